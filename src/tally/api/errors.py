@@ -1,0 +1,127 @@
+"""The one table from error classes to HTTP statuses, and the error envelope.
+
+Envelope (Blnk's): ``{"error": msg, "error_detail": {"code", "message", "details"}}``; validation
+errors also carry Blnk's legacy ``errors`` key with the same message. Lookup walks the class
+hierarchy, so a new subclass inherits its parent's status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import MethodNotAllowedException
+
+from tally.core import errors as e
+
+log = logging.getLogger("tally.api")
+
+STATUS: dict[type[e.TallyError], int] = {
+    e.ValidationFailed: 400,
+    e.InsufficientFunds: 400,
+    e.NotInflight: 400,
+    e.CommitAmountExceeded: 400,
+    e.AuthError: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.PayloadTooLarge: 413,
+    e.Unavailable: 503,
+    e.TallyError: 500,
+}
+
+
+def status_for(exc: e.TallyError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def envelope(code: str, message: str, details: Any = None, *, legacy: bool = False) -> dict[str, Any]:
+    detail: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        detail["details"] = details
+    body: dict[str, Any] = {"error": message, "error_detail": detail}
+    if legacy:
+        body["errors"] = message
+    return body
+
+
+def encode_error(status: int, code: str, message: str, details: Any = None) -> bytes:
+    return msgspec.json.encode(envelope(code, message, details, legacy=status == 400))
+
+
+def tally_error_response(exc: e.TallyError) -> Response[Any]:
+    status = status_for(exc)
+    if status >= 500:
+        log.error("request failed: %s", exc.message)
+    return Response(
+        envelope(exc.code, exc.message, exc.details, legacy=isinstance(exc, e.ValidationFailed)),
+        status_code=status,
+    )
+
+
+def _validation_code(request: Request[Any, Any, Any]) -> str:
+    path = request.url.path
+    if path.startswith(("/transactions", "/refund-transaction")):
+        return "TXN_VALIDATION_ERROR"
+    if path.startswith("/balances"):
+        return "BAL_VALIDATION_ERROR" if "/at" in path else "GEN_VALIDATION_ERROR"
+    if path.startswith("/identities"):
+        return "IDT_VALIDATION_ERROR"
+    return "GEN_VALIDATION_ERROR"
+
+
+def handle_tally_error(request: Request[Any, Any, Any], exc: e.TallyError) -> Response[Any]:
+    return tally_error_response(exc)
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    detail = str(exc.detail)
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    messages = []
+    for item in extra or []:
+        if isinstance(item, dict):
+            key = item.get("key") or item.get("source") or ""
+            messages.append(f"{key}: {item.get('message')}" if key else str(item.get("message")))
+    message = "; ".join(messages) or detail
+    if "JSON" in detail or "json" in message.lower() and "malformed" in message.lower():
+        code = "GEN_MALFORMED_REQUEST"
+        message = f"Invalid input: the body is not valid JSON ({message})"
+    else:
+        code = _validation_code(request)
+    return Response(envelope(code, message, extra, legacy=True), status_code=400)
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotFoundException):
+        code, message = "GEN_NOT_FOUND", f"no route for {request.method} {request.url.path}"
+    elif isinstance(exc, MethodNotAllowedException):
+        code, message = "GEN_METHOD_NOT_ALLOWED", str(exc.detail)
+    elif "JSON is malformed" in str(exc.detail):
+        code, message = "GEN_MALFORMED_REQUEST", f"Invalid input: {exc.detail}"
+    elif status == 413:
+        code, message = "GEN_PAYLOAD_TOO_LARGE", "the request body is too large"
+    elif status < 500:
+        code, message = "GEN_BAD_REQUEST", str(exc.detail)
+    else:
+        code, message = "GEN_INTERNAL", "internal server error"
+    return Response(envelope(code, message, legacy=status == 400), status_code=status)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(envelope("GEN_INTERNAL", "internal server error"), status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    e.TallyError: handle_tally_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

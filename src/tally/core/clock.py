@@ -1,0 +1,61 @@
+"""Time, injectable so tests can move it: the scheduler and holds read the clock, never ``now()``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock that stands still until told to move."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp (``Z`` or an offset; fractions allowed). Raises ValueError."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone; add Z or an offset")
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime | None) -> str:
+    """RFC 3339 in UTC with microseconds and ``Z``; the zero time for ``None`` (as Blnk renders it)."""
+    if value is None:
+        return "0001-01-01T00:00:00Z"
+    value = to_utc(value)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

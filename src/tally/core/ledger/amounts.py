@@ -1,0 +1,127 @@
+"""Exact conversion between Blnk's ``amount`` + ``precision`` and integer minor units.
+
+Rules (one place):
+- ``precision`` is a positive whole number (Blnk treats 0 as 1); it is the multiplier from major
+  to minor units (100 for cents).
+- ``precise_amount`` is an integer (any size) of minor units and wins when given.
+- ``amount`` is converted through ``Decimal(str(amount))``: ``amount * precision`` must be a whole
+  number. A value that is not exact at that precision is refused, never rounded.
+- A float with more than 15 significant digits cannot be trusted to be what the caller typed; such
+  amounts must be sent as ``precise_amount``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from tally.core.errors import InvalidAmount, PrecisionNotInteger, TransactionInvalid
+
+MAX_FLOAT_DIGITS = 15
+
+
+def parse_precision(value: object) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool):
+        raise PrecisionNotInteger("precision must be a whole number, not a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise PrecisionNotInteger(f"precision must be a whole number; got {value}")
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise PrecisionNotInteger(f"precision must be a whole number; got {value!r}")
+    if number < 0:
+        raise PrecisionNotInteger(f"precision cannot be negative; got {number}")
+    return number or 1
+
+
+def parse_precise_amount(value: object, *, field: str = "precise_amount") -> int:
+    """An integer number of minor units, from a JSON integer or a string of digits."""
+    if isinstance(value, bool):
+        raise InvalidAmount(f"{field} must be a whole number of minor units")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        number = int(value)
+    else:
+        raise InvalidAmount(f"{field} must be a whole number of minor units; got {value!r}")
+    if number <= 0:
+        raise InvalidAmount(f"{field} must be positive; got {number}")
+    return number
+
+
+def to_decimal(value: object, *, field: str = "amount") -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise InvalidAmount(f"{field} must be a number; got {value!r}")
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidAmount(f"{field} must be a finite number")
+        text = repr(value)
+        digits = Decimal(text).as_tuple().digits
+        if len(digits) > MAX_FLOAT_DIGITS:
+            raise InvalidAmount(
+                f"{field} {text} has more than {MAX_FLOAT_DIGITS} significant digits; "
+                "send precise_amount (minor units) instead"
+            )
+        return Decimal(text)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidAmount(f"{field} must be a number; got {value!r}") from None
+    if not number.is_finite():
+        raise InvalidAmount(f"{field} must be a finite number")
+    return number
+
+
+def to_minor(value: object, precision: int, *, field: str = "amount") -> int:
+    """``value`` (major units) times ``precision``, exactly, as an integer; refuses inexact values."""
+    number = to_decimal(value, field=field)
+    scaled = number * precision
+    if scaled != scaled.to_integral_value():
+        raise InvalidAmount(
+            f"{field} {value} is not exact at precision {precision}: {number} x {precision} = "
+            f"{scaled} is not a whole number of minor units; send precise_amount instead"
+        )
+    return int(scaled)
+
+
+def resolve_amount(amount: object, precise_amount: object, precision: int) -> int:
+    """The positive minor-unit amount of a request that carries ``amount`` or ``precise_amount``."""
+    has_precise = precise_amount is not None and precise_amount != 0
+    has_amount = amount is not None and amount != 0
+    if has_precise and has_amount:
+        raise TransactionInvalid("either amount or precise_amount should be provided, not both")
+    if has_precise:
+        return parse_precise_amount(precise_amount)
+    if not has_amount:
+        raise TransactionInvalid("either amount or precise_amount is required")
+    minor = to_minor(amount, precision)
+    if minor <= 0:
+        raise InvalidAmount(f"transaction amount must be positive; got {amount}")
+    return minor
+
+
+def to_major(minor: int, precision: int) -> Decimal:
+    """Minor units back to a major-unit Decimal, exact."""
+    return Decimal(minor) / Decimal(precision) if precision != 1 else Decimal(minor)
+
+
+def major_number(minor: int, precision: int) -> int | float:
+    """The ``amount`` field as Blnk renders it: a JSON number (an int when whole)."""
+    value = to_major(minor, precision)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def major_string(minor: int, precision: int) -> str:
+    """The exact decimal string of an amount (Blnk's ``amount_string``)."""
+    value = to_major(minor, precision)
+    text = format(value.normalize(), "f") if value else "0"
+    return text

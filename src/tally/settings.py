@@ -1,0 +1,98 @@
+"""Configuration, read once from the environment (``TALLY_*``). Secrets only come from here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from ipaddress import ip_address
+
+DEFAULT_DATABASE_URL = "sqlite:///./tally.db"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 5001
+    master_key: str | None = None
+    environment: str = "development"  # development | production
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_batch: int = 500
+    flushers: int = 0  # 0 = engine default (2 on PostgreSQL, 1 on SQLite)
+    pool_size: int = 10
+    run_workers: bool = True
+    auto_migrate: bool = True
+    allow_loopback_webhooks: bool | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_age_seconds: int = 3 * 24 * 3600
+    card_fingerprint_key: str | None = None
+    card_encryption_key: str | None = None
+    log_level: str = "info"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            host=os.environ.get("TALLY_HOST") or "127.0.0.1",
+            port=_int("TALLY_PORT", 5001),
+            master_key=os.environ.get("TALLY_MASTER_KEY") or None,
+            environment=(os.environ.get("TALLY_ENV") or "development").lower(),
+            max_body_bytes=_int("TALLY_MAX_BODY_BYTES", 5 * 1024 * 1024),
+            max_batch=_int("TALLY_MAX_BATCH", 500),
+            flushers=_int("TALLY_FLUSHERS", 0),
+            pool_size=_int("TALLY_POOL_SIZE", 10),
+            run_workers=_bool("TALLY_RUN_WORKERS", True),
+            auto_migrate=_bool("TALLY_AUTO_MIGRATE", True),
+            allow_loopback_webhooks=(
+                _bool("TALLY_ALLOW_LOOPBACK_WEBHOOKS", False)
+                if os.environ.get("TALLY_ALLOW_LOOPBACK_WEBHOOKS") else None
+            ),
+            card_fingerprint_key=os.environ.get("TALLY_CARD_FINGERPRINT_KEY") or None,
+            card_encryption_key=os.environ.get("TALLY_CARD_ENCRYPTION_KEY") or None,
+            log_level=os.environ.get("TALLY_LOG_LEVEL") or "info",
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **clean)  # type: ignore[arg-type]
+
+    @property
+    def auth_required(self) -> bool:
+        return self.master_key is not None
+
+    @property
+    def loopback_webhooks_allowed(self) -> bool:
+        if self.allow_loopback_webhooks is not None:
+            return self.allow_loopback_webhooks
+        return self.environment != "production"
+
+    def check_bind(self) -> None:
+        """Refuse to serve without auth anywhere but a loopback address."""
+        if self.master_key is None and not is_loopback(self.host):
+            raise SystemExit(
+                f"refusing to listen on {self.host} without TALLY_MASTER_KEY: without a master key "
+                "Tally serves without authentication, which is only allowed on a loopback address "
+                "(127.0.0.1, ::1). Set TALLY_MASTER_KEY or bind to 127.0.0.1."
+            )
