@@ -73,24 +73,63 @@ class EngineStopped(TallyError):
     code = "GEN_UNAVAILABLE"
 
 
-@dataclass(eq=False)
-class Op:
-    """One caller's request: applied entirely or not at all."""
+@dataclass(slots=True)
+class Post:
+    """Post a checked transfer plan (applied, held or scheduled)."""
 
-    action: str  # post | commit | void | refund
-    plans: list[TransferPlan] = field(default_factory=list)
-    target: str | None = None
+    plan: TransferPlan
+
+
+@dataclass(slots=True)
+class Commit:
+    """Commit all (``amount``/``precise_amount`` None) or part of a hold."""
+
+    transaction_id: str
     amount: Any = None
     precise_amount: Any = None
+    meta_data: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Void:
+    """Release what remains of a hold."""
+
+    transaction_id: str
+    meta_data: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Refund:
+    """Reverse an applied transaction (once)."""
+
+    transaction_id: str
     description: str | None = None
     meta_data: dict[str, Any] | None = None
     allow_overdraft: bool = False
+
+
+Step = Post | Commit | Void | Refund
+
+
+@dataclass(eq=False)
+class Op:
+    """One caller's request: its steps are applied together or not at all."""
+
+    steps: list[Step]
     extra: Extra | None = None
     future: asyncio.Future[list[TransactionRecord]] | None = None
     # filled while the batch runs
-    targets: list[TransactionRecord] = field(default_factory=list)
+    targets: dict[str, list[TransactionRecord]] = field(default_factory=dict)
     error: BaseException | None = None
     records: list[TransactionRecord] = field(default_factory=list)
+
+    @property
+    def plans(self) -> list[TransferPlan]:
+        return [step.plan for step in self.steps if isinstance(step, Post)]
+
+    @property
+    def target_ids(self) -> list[str]:
+        return [step.transaction_id for step in self.steps if not isinstance(step, Post)]
 
 
 class PostingEngine:
@@ -139,13 +178,21 @@ class PostingEngine:
 
     # ---- public operations ----------------------------------------------------------------
 
-    async def post(self, plan: TransferPlan, *, extra: Extra | None = None) -> list[TransactionRecord]:
-        return await self.submit(Op("post", plans=[plan], extra=extra))
+    async def execute(
+        self, steps: list[Step], *, extra: Extra | None = None
+    ) -> list[TransactionRecord]:
+        """Apply ``steps`` atomically (with ``extra`` in the same database transaction)."""
+        return await self.submit(Op(list(steps), extra=extra))
+
+    async def post(
+        self, plan: TransferPlan, *, extra: Extra | None = None
+    ) -> list[TransactionRecord]:
+        return await self.execute([Post(plan)], extra=extra)
 
     async def post_atomic(
         self, plans: list[TransferPlan], *, extra: Extra | None = None
     ) -> list[TransactionRecord]:
-        return await self.submit(Op("post", plans=plans, extra=extra))
+        return await self.execute([Post(p) for p in plans], extra=extra)
 
     async def commit(
         self,
@@ -156,15 +203,17 @@ class PostingEngine:
         meta_data: dict[str, Any] | None = None,
         extra: Extra | None = None,
     ) -> list[TransactionRecord]:
-        op = Op("commit", target=transaction_id, amount=amount, precise_amount=precise_amount,
-                meta_data=meta_data, extra=extra)
-        return await self.submit(op)
+        step = Commit(transaction_id, amount, precise_amount, meta_data)
+        return await self.execute([step], extra=extra)
 
     async def void(
-        self, transaction_id: str, *, meta_data: dict[str, Any] | None = None,
+        self,
+        transaction_id: str,
+        *,
+        meta_data: dict[str, Any] | None = None,
         extra: Extra | None = None,
     ) -> list[TransactionRecord]:
-        return await self.submit(Op("void", target=transaction_id, meta_data=meta_data, extra=extra))
+        return await self.execute([Void(transaction_id, meta_data)], extra=extra)
 
     async def refund(
         self,
@@ -175,9 +224,8 @@ class PostingEngine:
         allow_overdraft: bool = False,
         extra: Extra | None = None,
     ) -> list[TransactionRecord]:
-        op = Op("refund", target=transaction_id, description=description, meta_data=meta_data,
-                allow_overdraft=allow_overdraft, extra=extra)
-        return await self.submit(op)
+        step = Refund(transaction_id, description, meta_data, allow_overdraft)
+        return await self.execute([step], extra=extra)
 
     async def submit(self, op: Op) -> list[TransactionRecord]:
         if not self._running or self._loop is not asyncio.get_running_loop():
@@ -270,21 +318,25 @@ class PostingEngine:
                             wanted.add((name, plan.currency))
         if wanted:
             await self._ensure_indicators(wanted)
-        targets = {op.target for op in batch if op.target}
+        targets = {tid for op in batch for tid in op.target_ids}
         if targets:
             found = await self._load_targets(targets)
             for op in batch:
-                if op.target:
-                    op.targets = found.get(op.target, [])
-                    if not op.targets:
-                        self._fail(op, self._missing_target(op))
+                for step in op.steps:
+                    if isinstance(step, Post):
+                        continue
+                    op.targets[step.transaction_id] = found.get(step.transaction_id, [])
+                    if not op.targets[step.transaction_id]:
+                        self._fail(op, self._missing_target(step))
+                        break
         return [op for op in batch if op.error is None]
 
     @staticmethod
-    def _missing_target(op: Op) -> TallyError:
-        if op.action == "refund":
-            return TransactionNotFound(f"no transaction to refund: {op.target} does not exist")
-        return TransactionNotFound(f"transaction {op.target} not found")
+    def _missing_target(step: Step) -> TallyError:
+        if isinstance(step, Refund):
+            return TransactionNotFound(
+                f"no transaction to refund: {step.transaction_id} does not exist")
+        return TransactionNotFound(f"transaction {step.transaction_id} not found")
 
     async def _ensure_indicators(self, wanted: set[tuple[str, str]]) -> None:
         now = self.clock.now()
@@ -373,8 +425,9 @@ class PostingEngine:
                 for leg in plan.legs:
                     ids.add(self._resolve(leg.source, plan.currency))
                     ids.add(self._resolve(leg.destination, plan.currency))
-            for target in op.targets:
-                ids.update((target.source, target.destination))
+            for targets in op.targets.values():
+                for target in targets:
+                    ids.update((target.source, target.destination))
         return ids
 
     def _resolve(self, name: str, currency: str) -> str:
@@ -395,8 +448,8 @@ class PostingEngine:
 
     async def _taken_references(self, conn: AsyncConnection, ops: list[Op]) -> set[str]:
         refs = [leg.reference for op in ops for plan in op.plans for leg in plan.legs]
-        refs += [refund_reference(target.transaction_id) for op in ops if op.action == "refund"
-                 for target in op.targets]
+        refs += [refund_reference(target.transaction_id) for op in ops for step in op.steps
+                 if isinstance(step, Refund) for target in op.targets[step.transaction_id]]
         if not refs:
             return set()
         rows = await conn.execute(
@@ -407,7 +460,8 @@ class PostingEngine:
     async def _hold_states(self, conn: AsyncConnection, ops: list[Op]) -> dict[str, HoldState]:
         holds = {
             target.transaction_id: HoldState(target)
-            for op in ops if op.action in ("commit", "void") for target in op.targets
+            for op in ops for step in op.steps if isinstance(step, Commit | Void)
+            for target in op.targets[step.transaction_id]
         }
         if not holds:
             return holds
@@ -438,36 +492,42 @@ class PostingEngine:
         now: datetime,
     ) -> None:
         work = _Work(states, holds)
-        for reference in self._planned_references(op):
-            self._check_reference(reference, taken, op)
-        if op.action == "post":
-            records = [r for plan in op.plans for r in self._post(plan, work, now)]
-        elif op.action in ("commit", "void"):
-            records = self._settle_hold(op, work, now)
-        else:
-            records = self._refund(op, work, now)
+        records: list[TransactionRecord] = []
         new_refs: set[str] = set()
-        for record in records:
-            if record.reference in new_refs:
-                raise DuplicateReference(f"reference {record.reference} is used twice in one request")
-            self._check_reference(record.reference, taken, op)
-            new_refs.add(record.reference)
+        for step in op.steps:
+            for reference in self._planned_references(step, op):
+                self._check_reference(reference, taken | new_refs, step)
+            if isinstance(step, Post):
+                made = self._post(step.plan, work, now)
+            elif isinstance(step, Commit | Void):
+                made = self._settle_hold(step, op.targets[step.transaction_id], work, now)
+            else:
+                made = self._refund(step, op.targets[step.transaction_id], work, now)
+            for record in made:
+                if record.reference in new_refs:
+                    raise DuplicateReference(
+                        f"reference {record.reference} is used twice in one request")
+                self._check_reference(record.reference, taken, step)
+                new_refs.add(record.reference)
+            records.extend(made)
         work.keep()
         taken.update(new_refs)
         op.records = records
 
     @staticmethod
-    def _planned_references(op: Op) -> list[str]:
-        if op.action == "refund":
-            return [refund_reference(target.transaction_id) for target in op.targets]
-        return [leg.reference for plan in op.plans for leg in plan.legs]
+    def _planned_references(step: Step, op: Op) -> list[str]:
+        if isinstance(step, Refund):
+            return [refund_reference(t.transaction_id) for t in op.targets[step.transaction_id]]
+        if isinstance(step, Post):
+            return [leg.reference for leg in step.plan.legs]
+        return []
 
     @staticmethod
-    def _check_reference(reference: str, taken: set[str], op: Op) -> None:
+    def _check_reference(reference: str, taken: set[str], step: Step) -> None:
         if reference not in taken:
             return
-        if op.action == "refund":
-            raise AlreadyRefunded(f"transaction {op.target} has already been refunded")
+        if isinstance(step, Refund):
+            raise AlreadyRefunded(f"transaction {step.transaction_id} has already been refunded")
         raise DuplicateReference(f"reference {reference} has already been used")
 
     def _post(self, plan: TransferPlan, work: _Work, now: datetime) -> list[TransactionRecord]:
@@ -513,30 +573,33 @@ class PostingEngine:
             ))
         return records
 
-    def _settle_hold(self, op: Op, work: _Work, now: datetime) -> list[TransactionRecord]:
+    def _settle_hold(
+        self, step: Commit | Void, targets: list[TransactionRecord], work: _Work, now: datetime
+    ) -> list[TransactionRecord]:
         records = []
-        several = len(op.targets) > 1
-        for target in op.targets:
+        several = len(targets) > 1
+        for target in targets:
             state = work.hold(target.transaction_id)
             source = work.balance(target.source, target.source)
             destination = work.balance(target.destination, target.destination)
-            if op.action == "commit":
-                amount = commit_amount(target, op.amount, op.precise_amount)
+            if isinstance(step, Commit):
+                amount = commit_amount(target, step.amount, step.precise_amount)
                 if amount is not None and several:
                     raise InvalidAmount(
-                        f"{op.target} is a group of {len(op.targets)} holds; commit each hold "
-                        "by its own id to commit part of it"
+                        f"{step.transaction_id} is a group of {len(targets)} holds; commit each "
+                        "hold by its own id to commit part of it"
                     )
-                record = plan_commit(state, amount, now=now, meta_data=op.meta_data)
+                record = plan_commit(state, amount, now=now, meta_data=step.meta_data)
                 rules.commit(source, destination, record.precise_amount)
             else:
-                record = plan_void(state, now=now, meta_data=op.meta_data)
+                record = plan_void(state, now=now, meta_data=step.meta_data)
                 rules.release(source, destination, record.precise_amount)
             records.append(record)
         return records
 
-    def _refund(self, op: Op, work: _Work, now: datetime) -> list[TransactionRecord]:
-        targets = op.targets
+    def _refund(
+        self, step: Refund, targets: list[TransactionRecord], work: _Work, now: datetime
+    ) -> list[TransactionRecord]:
         if len(targets) == 1 and targets[0].status == Status.INFLIGHT:
             raise NotInflight(
                 f"transaction {targets[0].transaction_id} is an inflight hold; commit or void it "
@@ -545,14 +608,14 @@ class PostingEngine:
         records = []
         for target in targets:
             check_refundable(target)
-            record = plan_refund(target, now=now, description=op.description,
-                                 meta_data=op.meta_data)
+            record = plan_refund(target, now=now, description=step.description,
+                                 meta_data=step.meta_data)
             source = work.balance(record.source, record.source)
             destination = work.balance(record.destination, record.destination)
             rules.check_funds(source, record.precise_amount,
-                              rules.Overdraft(allow=op.allow_overdraft))
+                              rules.Overdraft(allow=step.allow_overdraft))
             rules.apply(source, destination, record.precise_amount)
-            record.allow_overdraft = op.allow_overdraft
+            record.allow_overdraft = step.allow_overdraft
             records.append(record)
         return records
 
