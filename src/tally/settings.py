@@ -67,7 +67,8 @@ class Settings:
             auto_migrate=_bool("TALLY_AUTO_MIGRATE", True),
             allow_loopback_webhooks=(
                 _bool("TALLY_ALLOW_LOOPBACK_WEBHOOKS", False)
-                if os.environ.get("TALLY_ALLOW_LOOPBACK_WEBHOOKS") else None
+                if os.environ.get("TALLY_ALLOW_LOOPBACK_WEBHOOKS")
+                else None
             ),
             card_fingerprint_key=os.environ.get("TALLY_CARD_FINGERPRINT_KEY") or None,
             card_encryption_key=os.environ.get("TALLY_CARD_ENCRYPTION_KEY") or None,

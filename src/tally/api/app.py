@@ -46,8 +46,11 @@ def create_app(services: Services) -> Litestar:
         return instance
 
     services.extras.setdefault("on_key_revoked", []).append(
-        lambda: middleware_holder["instance"].forget_cached_keys()
-        if "instance" in middleware_holder else None
+        lambda: (
+            middleware_holder["instance"].forget_cached_keys()
+            if "instance" in middleware_holder
+            else None
+        )
     )
 
     async def on_startup() -> None:

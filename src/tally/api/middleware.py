@@ -65,8 +65,14 @@ RESOURCES = {
     "virtual-cards": "cards",
     "dashboard": "dashboard",
 }
-ACTIONS = {"GET": "read", "HEAD": "read", "POST": "write", "PUT": "write", "PATCH": "write",
-           "DELETE": "delete"}
+ACTIONS = {
+    "GET": "read",
+    "HEAD": "read",
+    "POST": "write",
+    "PUT": "write",
+    "PATCH": "write",
+    "DELETE": "delete",
+}
 CACHE_SECONDS = 30.0
 
 
@@ -88,7 +94,7 @@ def scope_allows(scopes: list[str], resource: str, action: str) -> bool:
 
 
 class Principal:
-    __slots__ = ("id", "is_master", "scopes", "owner")
+    __slots__ = ("id", "is_master", "owner", "scopes")
 
     def __init__(self, id: str, is_master: bool, scopes: list[str], owner: str | None) -> None:
         self.id = id
@@ -172,8 +178,9 @@ class TallyMiddleware:
         resource = resource_for(path)
         action = ACTIONS.get(scope["method"], "write")
         if resource is None:
-            raise Forbidden(f"no API key may call {path}; use the master key",
-                            code="AUTH_UNKNOWN_RESOURCE")
+            raise Forbidden(
+                f"no API key may call {path}; use the master key", code="AUTH_UNKNOWN_RESOURCE"
+            )
         if not scope_allows(key.scopes, resource, action):
             raise Forbidden(f"Insufficient permissions for {resource}:{action}")
         return Principal(key.api_key_id, False, key.scopes, key.owner_id)
@@ -193,7 +200,12 @@ class TallyMiddleware:
         self._key_cache.clear()
 
     async def _idempotent(
-        self, scope: Scope, receive: Receive, send: Send, principal: Principal, key: str,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        principal: Principal,
+        key: str,
         body: bytes,
     ) -> None:
         digest = hashlib.sha256(

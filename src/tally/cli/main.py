@@ -22,11 +22,15 @@ def _settings(database_url: str | None) -> Settings:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 5001)."),
-    database_url: str = typer.Option(None, "--database-url", help="sqlite:///path or postgresql://..."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="sqlite:///path or postgresql://..."
+    ),
     workers: int = typer.Option(1, help="HTTP worker processes."),
     no_workers: bool = typer.Option(
-        False, "--no-background-workers",
-        help="Do not run the webhook relay and scheduler in this process (run `tally worker`)."),
+        False,
+        "--no-background-workers",
+        help="Do not run the webhook relay and scheduler in this process (run `tally worker`).",
+    ),
 ) -> None:
     """Run the HTTP API (migrations are applied first)."""
     import uvicorn
@@ -58,7 +62,9 @@ def serve(
 
 @app.command()
 def migrate(
-    database_url: str = typer.Option(None, "--database-url", help="sqlite:///path or postgresql://..."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="sqlite:///path or postgresql://..."
+    ),
 ) -> None:
     """Apply database migrations."""
     from tally.store.migrate import upgrade

@@ -1,4 +1,4 @@
-"""Time, injectable so tests can move it: the scheduler and holds read the clock, never ``now()``."""
+"""Time, injectable so tests can move it: schedulers and holds read a clock, never ``now()``."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def parse_timestamp(value: str) -> datetime:
 
 
 def format_timestamp(value: datetime | None) -> str:
-    """RFC 3339 in UTC with microseconds and ``Z``; the zero time for ``None`` (as Blnk renders it)."""
+    """RFC 3339 in UTC with microseconds and ``Z``; Blnk's zero time for ``None``."""
     if value is None:
         return "0001-01-01T00:00:00Z"
     value = to_utc(value)

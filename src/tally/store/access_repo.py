@@ -37,27 +37,48 @@ def hash_key(secret: str) -> str:
 
 
 def _from_row(row: Any) -> ApiKey:
-    return ApiKey(row.api_key_id, row.name, row.owner_id, list(row.scopes), row.expires_at,
-                  row.created_at, row.last_used_at, row.revoked_at)
+    return ApiKey(
+        row.api_key_id,
+        row.name,
+        row.owner_id,
+        list(row.scopes),
+        row.expires_at,
+        row.created_at,
+        row.last_used_at,
+        row.revoked_at,
+    )
 
 
 async def create_api_key(
-    conn: AsyncConnection, *, name: str, owner: str, scopes: list[str],
-    expires_at: datetime | None, now: datetime,
+    conn: AsyncConnection,
+    *,
+    name: str,
+    owner: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+    now: datetime,
 ) -> tuple[ApiKey, str]:
     secret = "tk_" + secrets.token_urlsafe(32)
     key = ApiKey(new_id("api_key"), name, owner, scopes, expires_at, now, None, None)
-    await conn.execute(t.api_keys.insert().values(
-        api_key_id=key.api_key_id, key_hash=hash_key(secret), key_prefix=secret[:12], name=name,
-        owner_id=owner, scopes=scopes, expires_at=expires_at, created_at=now,
-    ))
+    await conn.execute(
+        t.api_keys.insert().values(
+            api_key_id=key.api_key_id,
+            key_hash=hash_key(secret),
+            key_prefix=secret[:12],
+            name=name,
+            owner_id=owner,
+            scopes=scopes,
+            expires_at=expires_at,
+            created_at=now,
+        )
+    )
     return key, secret
 
 
 async def find_api_key(conn: AsyncConnection, secret: str) -> ApiKey | None:
-    row = (await conn.execute(
-        sa.select(t.api_keys).where(t.api_keys.c.key_hash == hash_key(secret))
-    )).first()
+    row = (
+        await conn.execute(sa.select(t.api_keys).where(t.api_keys.c.key_hash == hash_key(secret)))
+    ).first()
     return None if row is None else _from_row(row)
 
 
@@ -93,16 +114,23 @@ async def claim_idempotency_key(
     conn: AsyncConnection, scope: str, key: str, request_hash: str, *, now: datetime
 ) -> Remembered | None:
     """Insert a pending record; return the existing record if the key was seen before."""
-    existing = (await conn.execute(
-        sa.select(t.idempotency_keys)
-        .where(t.idempotency_keys.c.scope == scope)
-        .where(t.idempotency_keys.c.key == key)
-    )).first()
+    existing = (
+        await conn.execute(
+            sa.select(t.idempotency_keys)
+            .where(t.idempotency_keys.c.scope == scope)
+            .where(t.idempotency_keys.c.key == key)
+        )
+    ).first()
     if existing is not None:
         return Remembered(existing.request_hash, existing.status_code, existing.response_body)
-    await conn.execute(t.idempotency_keys.insert().values(
-        scope=scope, key=key, request_hash=request_hash, created_at=now,
-    ))
+    await conn.execute(
+        t.idempotency_keys.insert().values(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            created_at=now,
+        )
+    )
     return None
 
 

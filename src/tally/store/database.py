@@ -1,8 +1,8 @@
 """Connecting to SQLite or PostgreSQL, and the unit of work (one database transaction).
 
 ``Database.write()`` opens a write transaction: on SQLite ``BEGIN IMMEDIATE`` (taking the write
-lock up front, so two writers never deadlock on a lock upgrade), serialized within the process;
-on PostgreSQL an ordinary transaction whose row locks are taken by the repositories in a fixed order.
+lock up front, so two writers never deadlock on a lock upgrade), serialized within the process; on
+PostgreSQL an ordinary transaction whose row locks are taken in a fixed order.
 ``Database.read()`` opens a read-only transaction. Both commit on success and roll back on error.
 """
 

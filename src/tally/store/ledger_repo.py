@@ -31,9 +31,21 @@ from .outbox import emit
 from .rows import balance_from_row, ledger_from_row, transaction_from_row
 
 IDENTITY_FIELDS = [
-    "identity_type", "organization_name", "category", "first_name", "last_name", "other_names",
-    "gender", "email_address", "phone_number", "nationality", "street", "country", "state",
-    "post_code", "city",
+    "identity_type",
+    "organization_name",
+    "category",
+    "first_name",
+    "last_name",
+    "other_names",
+    "gender",
+    "email_address",
+    "phone_number",
+    "nationality",
+    "street",
+    "country",
+    "state",
+    "post_code",
+    "city",
 ]
 
 
@@ -41,17 +53,21 @@ IDENTITY_FIELDS = [
 
 
 async def insert_ledger(conn: AsyncConnection, ledger: LedgerRecord, *, now: datetime) -> None:
-    await conn.execute(t.ledgers.insert().values(
-        ledger_id=ledger.ledger_id, name=ledger.name, created_at=ledger.created_at,
-        meta_data=ledger.meta_data,
-    ))
+    await conn.execute(
+        t.ledgers.insert().values(
+            ledger_id=ledger.ledger_id,
+            name=ledger.name,
+            created_at=ledger.created_at,
+            meta_data=ledger.meta_data,
+        )
+    )
     await emit(conn, "ledger.created", ledger_view(ledger), now=now, subject_id=ledger.ledger_id)
 
 
 async def get_ledger(conn: AsyncConnection, ledger_id: str) -> LedgerRecord:
-    row = (await conn.execute(
-        sa.select(t.ledgers).where(t.ledgers.c.ledger_id == ledger_id)
-    )).first()
+    row = (
+        await conn.execute(sa.select(t.ledgers).where(t.ledgers.c.ledger_id == ledger_id))
+    ).first()
     if row is None:
         raise LedgerNotFound(f"ledger {ledger_id} not found", details={"ledger_id": ledger_id})
     return ledger_from_row(row)
@@ -61,7 +77,9 @@ async def rename_ledger(
     conn: AsyncConnection, ledger_id: str, name: str, *, now: datetime
 ) -> LedgerRecord:
     await get_ledger(conn, ledger_id)
-    await conn.execute(t.ledgers.update().where(t.ledgers.c.ledger_id == ledger_id).values(name=name))
+    await conn.execute(
+        t.ledgers.update().where(t.ledgers.c.ledger_id == ledger_id).values(name=name)
+    )
     ledger = await get_ledger(conn, ledger_id)
     await emit(conn, "ledger.updated", ledger_view(ledger), now=now, subject_id=ledger_id)
     return ledger
@@ -75,11 +93,13 @@ async def insert_balance(conn: AsyncConnection, record: BalanceRecord, *, now: d
     if record.identity_id:
         await get_identity_or_400(conn, record.identity_id)
     if record.indicator:
-        existing = (await conn.execute(
-            sa.select(t.balances.c.balance_id)
-            .where(t.balances.c.indicator == record.indicator)
-            .where(t.balances.c.currency == record.currency)
-        )).first()
+        existing = (
+            await conn.execute(
+                sa.select(t.balances.c.balance_id)
+                .where(t.balances.c.indicator == record.indicator)
+                .where(t.balances.c.currency == record.currency)
+            )
+        ).first()
         if existing is not None:
             raise Conflict(
                 f"a balance with indicator {record.indicator} in {record.currency} already exists: "
@@ -94,23 +114,29 @@ async def get_ledger_or_400(conn: AsyncConnection, ledger_id: str) -> None:
     try:
         await get_ledger(conn, ledger_id)
     except LedgerNotFound:
-        raise BadRequest(f"Invalid ledger ID: ledger {ledger_id} does not exist",
-                         details={"ledger_id": ledger_id}) from None
+        raise BadRequest(
+            f"Invalid ledger ID: ledger {ledger_id} does not exist",
+            details={"ledger_id": ledger_id},
+        ) from None
 
 
 async def get_identity_or_400(conn: AsyncConnection, identity_id: str) -> None:
-    found = (await conn.execute(
-        sa.select(t.identities.c.id).where(t.identities.c.identity_id == identity_id)
-    )).first()
+    found = (
+        await conn.execute(
+            sa.select(t.identities.c.id).where(t.identities.c.identity_id == identity_id)
+        )
+    ).first()
     if found is None:
-        raise BadRequest(f"Invalid identity ID: identity {identity_id} does not exist",
-                         details={"identity_id": identity_id})
+        raise BadRequest(
+            f"Invalid identity ID: identity {identity_id} does not exist",
+            details={"identity_id": identity_id},
+        )
 
 
 async def get_balance(conn: AsyncConnection, balance_id: str) -> BalanceRecord:
-    row = (await conn.execute(
-        sa.select(t.balances).where(t.balances.c.balance_id == balance_id)
-    )).first()
+    row = (
+        await conn.execute(sa.select(t.balances).where(t.balances.c.balance_id == balance_id))
+    ).first()
     if row is None:
         raise BalanceNotFound(f"balance {balance_id} not found", details={"balance_id": balance_id})
     return balance_from_row(row)
@@ -119,11 +145,13 @@ async def get_balance(conn: AsyncConnection, balance_id: str) -> BalanceRecord:
 async def get_balance_by_indicator(
     conn: AsyncConnection, indicator: str, currency: str
 ) -> BalanceRecord:
-    row = (await conn.execute(
-        sa.select(t.balances)
-        .where(t.balances.c.indicator == indicator)
-        .where(t.balances.c.currency == currency)
-    )).first()
+    row = (
+        await conn.execute(
+            sa.select(t.balances)
+            .where(t.balances.c.indicator == indicator)
+            .where(t.balances.c.currency == currency)
+        )
+    ).first()
     if row is None:
         raise BalanceNotFound(f"no balance with indicator {indicator} in {currency}")
     return balance_from_row(row)
@@ -133,13 +161,16 @@ async def set_balance_identity(
     conn: AsyncConnection, balance_id: str, identity_id: str, *, now: datetime
 ) -> None:
     await get_balance(conn, balance_id)
-    found = (await conn.execute(
-        sa.select(t.identities.c.id).where(t.identities.c.identity_id == identity_id)
-    )).first()
+    found = (
+        await conn.execute(
+            sa.select(t.identities.c.id).where(t.identities.c.identity_id == identity_id)
+        )
+    ).first()
     if found is None:
         raise IdentityNotFound(f"Identity with ID '{identity_id}' not found")
     await conn.execute(
-        t.balances.update().where(t.balances.c.balance_id == balance_id)
+        t.balances.update()
+        .where(t.balances.c.balance_id == balance_id)
         .values(identity_id=identity_id)
     )
     balance = await get_balance(conn, balance_id)
@@ -151,7 +182,8 @@ async def set_balance_overdraft(
 ) -> BalanceRecord:
     await get_balance(conn, balance_id)
     await conn.execute(
-        t.balances.update().where(t.balances.c.balance_id == balance_id)
+        t.balances.update()
+        .where(t.balances.c.balance_id == balance_id)
         .values(allow_overdraft=allow)
     )
     balance = await get_balance(conn, balance_id)
@@ -195,13 +227,18 @@ def identity_view(row: Any) -> dict[str, Any]:
     return data
 
 
-async def insert_identity(conn: AsyncConnection, values: dict[str, Any], *, now: datetime) -> dict[str, Any]:
-    exists = (await conn.execute(
-        sa.select(t.identities.c.id).where(t.identities.c.identity_id == values["identity_id"])
-    )).first()
+async def insert_identity(
+    conn: AsyncConnection, values: dict[str, Any], *, now: datetime
+) -> dict[str, Any]:
+    exists = (
+        await conn.execute(
+            sa.select(t.identities.c.id).where(t.identities.c.identity_id == values["identity_id"])
+        )
+    ).first()
     if exists is not None:
-        raise ValidationFailed(f"identity {values['identity_id']} already exists",
-                               code="IDT_VALIDATION_ERROR")
+        raise ValidationFailed(
+            f"identity {values['identity_id']} already exists", code="IDT_VALIDATION_ERROR"
+        )
     await conn.execute(t.identities.insert().values(**values))
     identity = await get_identity(conn, values["identity_id"])
     await emit(conn, "identity.created", identity, now=now, subject_id=values["identity_id"])
@@ -209,12 +246,13 @@ async def insert_identity(conn: AsyncConnection, values: dict[str, Any], *, now:
 
 
 async def get_identity(conn: AsyncConnection, identity_id: str) -> dict[str, Any]:
-    row = (await conn.execute(
-        sa.select(t.identities).where(t.identities.c.identity_id == identity_id)
-    )).first()
+    row = (
+        await conn.execute(sa.select(t.identities).where(t.identities.c.identity_id == identity_id))
+    ).first()
     if row is None:
-        raise IdentityNotFound(f"identity {identity_id} not found",
-                               details={"identity_id": identity_id})
+        raise IdentityNotFound(
+            f"identity {identity_id} not found", details={"identity_id": identity_id}
+        )
     return identity_view(row)
 
 
@@ -233,9 +271,13 @@ async def update_identity(
 
 async def delete_identity(conn: AsyncConnection, identity_id: str, *, now: datetime) -> None:
     identity = await get_identity(conn, identity_id)
-    used = (await conn.execute(
-        sa.select(t.balances.c.balance_id).where(t.balances.c.identity_id == identity_id).limit(1)
-    )).first()
+    used = (
+        await conn.execute(
+            sa.select(t.balances.c.balance_id)
+            .where(t.balances.c.identity_id == identity_id)
+            .limit(1)
+        )
+    ).first()
     if used is not None:
         raise Conflict(
             f"identity {identity_id} is linked to balance {used.balance_id}; "
@@ -249,28 +291,34 @@ async def delete_identity(conn: AsyncConnection, identity_id: str, *, now: datet
 
 
 async def get_transaction(conn: AsyncConnection, transaction_id: str) -> TransactionRecord:
-    row = (await conn.execute(
-        sa.select(t.transactions).where(t.transactions.c.transaction_id == transaction_id)
-    )).first()
+    row = (
+        await conn.execute(
+            sa.select(t.transactions).where(t.transactions.c.transaction_id == transaction_id)
+        )
+    ).first()
     if row is None:
-        raise TransactionNotFound(f"Transaction with ID '{transaction_id}' not found",
-                                  details={"transaction_id": transaction_id})
+        raise TransactionNotFound(
+            f"Transaction with ID '{transaction_id}' not found",
+            details={"transaction_id": transaction_id},
+        )
     return transaction_from_row(row)
 
 
 async def get_transaction_by_reference(conn: AsyncConnection, reference: str) -> TransactionRecord:
-    row = (await conn.execute(
-        sa.select(t.transactions).where(t.transactions.c.reference == reference)
-    )).first()
+    row = (
+        await conn.execute(sa.select(t.transactions).where(t.transactions.c.reference == reference))
+    ).first()
     if row is None:
-        raise TransactionNotFound(f"Transaction with reference '{reference}' not found",
-                                  details={"reference": reference})
+        raise TransactionNotFound(
+            f"Transaction with reference '{reference}' not found", details={"reference": reference}
+        )
     return transaction_from_row(row)
 
 
 async def transactions_by_parent(conn: AsyncConnection, parent: str) -> list[TransactionRecord]:
     rows = await conn.execute(
-        sa.select(t.transactions).where(t.transactions.c.parent_transaction == parent)
+        sa.select(t.transactions)
+        .where(t.transactions.c.parent_transaction == parent)
         .order_by(t.transactions.c.id)
     )
     return [transaction_from_row(r) for r in rows]
@@ -295,7 +343,8 @@ async def merge_metadata(
         prefix = "ldg"
     if prefix not in _META_TABLES:
         raise ValidationFailed(
-            f"invalid entity ID {entity_id!r}: expected an id starting with ldg_, bln_, txn_ or idt_",
+            f"invalid entity ID {entity_id!r}: expected an id starting with "
+            "ldg_, bln_, txn_ or idt_",
             code="META_INVALID_ENTITY_ID",
         )
     table, key, name = _META_TABLES[prefix]
@@ -307,6 +356,11 @@ async def merge_metadata(
         raise EntityNotFound(f"{name} {entity_id} not found (entity not found)")
     merged = {**(row.meta_data or {}), **meta}
     await conn.execute(table.update().where(key == entity_id).values(meta_data=merged))
-    await emit(conn, f"{name}.metadata_updated", {"id": entity_id, "meta_data": merged},
-               now=now, subject_id=entity_id)
+    await emit(
+        conn,
+        f"{name}.metadata_updated",
+        {"id": entity_id, "meta_data": merged},
+        now=now,
+        subject_id=entity_id,
+    )
     return merged

@@ -57,9 +57,7 @@ balances = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("balance_id", sa.String(80), nullable=False, unique=True),
     sa.Column("ledger_id", sa.String(80), sa.ForeignKey("ledgers.ledger_id"), nullable=False),
-    sa.Column(
-        "identity_id", sa.String(80), sa.ForeignKey("identities.identity_id"), nullable=True
-    ),
+    sa.Column("identity_id", sa.String(80), sa.ForeignKey("identities.identity_id"), nullable=True),
     sa.Column("indicator", sa.String(255), nullable=True),
     sa.Column("currency", sa.String(32), nullable=False),
     sa.Column("allow_overdraft", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -86,14 +84,16 @@ balances = sa.Table(
 transactions = sa.Table(
     "transactions",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("transaction_id", sa.String(80), nullable=False, unique=True),
     sa.Column("parent_transaction", sa.String(80), nullable=True),
     sa.Column("source", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False),
-    sa.Column(
-        "destination", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False
-    ),
+    sa.Column("destination", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False),
     sa.Column("reference", sa.String(600), nullable=False, unique=True),
     sa.Column("precise_amount", Amount, nullable=False),
     sa.Column("precision", Amount, nullable=False),
@@ -150,8 +150,12 @@ idempotency_keys = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("event_id", sa.String(80), nullable=False, unique=True),
     sa.Column("type", sa.String(80), nullable=False),
     sa.Column("subject_id", sa.String(80), nullable=True),

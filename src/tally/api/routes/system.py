@@ -57,9 +57,15 @@ def _principal(request: Request[Any, Any, Any]) -> Any:
     return request.scope.get("state", {}).get("principal")
 
 
-@post("/api-keys", status_code=201, tags=["api-keys"],
-      summary="Create an API key (the secret is shown once)")
-async def create_api_key(data: ApiKeyIn, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+@post(
+    "/api-keys",
+    status_code=201,
+    tags=["api-keys"],
+    summary="Create an API key (the secret is shown once)",
+)
+async def create_api_key(
+    data: ApiKeyIn, request: Request[Any, Any, Any], state: State
+) -> dict[str, Any]:
     svc = services(state)
     if not data.name or not data.scopes:
         raise ValidationFailed("name and scopes are required")
@@ -67,22 +73,26 @@ async def create_api_key(data: ApiKeyIn, request: Request[Any, Any, Any], state:
         resource, sep, action = scope.partition(":")
         if not sep or not resource or action not in ("read", "write", "delete", "*"):
             raise ValidationFailed(
-                f"scope {scope!r} must be resource:action with action read, write, delete or *")
+                f"scope {scope!r} must be resource:action with action read, write, delete or *"
+            )
     caller = _principal(request)
     owner = data.owner or (caller.owner if caller is not None and not caller.is_master else None)
     if not owner:
         raise ValidationFailed("owner is required", code="APIKEY_OWNER_REQUIRED")
     if caller is not None and not caller.is_master:
         if owner != caller.owner:
-            raise Forbidden("an API key can only create keys for its own owner",
-                            code="AUTH_CROSS_OWNER_ACCESS")
+            raise Forbidden(
+                "an API key can only create keys for its own owner", code="AUTH_CROSS_OWNER_ACCESS"
+            )
         from ..middleware import scope_allows
 
         for scope in data.scopes:
             resource, _, action = scope.partition(":")
             if not scope_allows(caller.scopes, resource, action):
-                raise Forbidden(f"cannot grant {scope}: the calling key does not have it",
-                                code="AUTH_SCOPE_ESCALATION")
+                raise Forbidden(
+                    f"cannot grant {scope}: the calling key does not have it",
+                    code="AUTH_SCOPE_ESCALATION",
+                )
     expires = None
     if data.expires_at:
         try:
@@ -91,7 +101,11 @@ async def create_api_key(data: ApiKeyIn, request: Request[Any, Any, Any], state:
             raise ValidationFailed("expires_at must be an RFC 3339 timestamp") from None
     async with svc.db.write() as conn:
         key, secret = await access_repo.create_api_key(
-            conn, name=data.name, owner=owner, scopes=data.scopes, expires_at=expires,
+            conn,
+            name=data.name,
+            owner=owner,
+            scopes=data.scopes,
+            expires_at=expires,
             now=svc.clock.now(),
         )
     return _key_view(key, secret)
@@ -108,7 +122,9 @@ async def list_api_keys(
         return [_key_view(k) for k in await access_repo.list_api_keys(conn, owner)]
 
 
-@delete("/api-keys/{api_key_id:str}", status_code=204, tags=["api-keys"], summary="Revoke an API key")
+@delete(
+    "/api-keys/{api_key_id:str}", status_code=204, tags=["api-keys"], summary="Revoke an API key"
+)
 async def revoke_api_key(
     api_key_id: str, request: Request[Any, Any, Any], state: State, owner: str | None = None
 ) -> None:

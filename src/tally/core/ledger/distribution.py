@@ -61,7 +61,7 @@ def split(total: int, precision: int, shares: list[Share]) -> list[tuple[str, in
             left_index = index
         elif isinstance(kind, Decimal):
             percent[index] = kind
-        else:
+        elif isinstance(kind, int):
             fixed[index] = kind
     amounts = [0] * len(shares)
     remaining = total
@@ -75,8 +75,8 @@ def split(total: int, precision: int, shares: list[Share]) -> list[tuple[str, in
     exact = {i: Decimal(total) * p / 100 for i, p in percent.items()}
     if sum(percent.values(), Decimal(0)) > 100:
         raise InvalidDistribution("percentages add up to more than 100%")
-    for index, share in exact.items():
-        amounts[index] = int(share)
+    for index, portion in exact.items():
+        amounts[index] = int(portion)
     assigned = sum(amounts)
     if assigned > total:
         raise InvalidDistribution("the legs add up to more than the transaction amount")
