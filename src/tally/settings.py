@@ -48,6 +48,7 @@ class Settings:
     webhook_max_age_seconds: int = 3 * 24 * 3600
     card_fingerprint_key: str | None = None
     card_encryption_key: str | None = None
+    card_hold_seconds: int = 7 * 24 * 3600  # virtual card authorization hold lifetime
     log_level: str = "info"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class Settings:
             ),
             card_fingerprint_key=os.environ.get("TALLY_CARD_FINGERPRINT_KEY") or None,
             card_encryption_key=os.environ.get("TALLY_CARD_ENCRYPTION_KEY") or None,
+            card_hold_seconds=_int("TALLY_CARD_HOLD_SECONDS", 7 * 24 * 3600),
             log_level=os.environ.get("TALLY_LOG_LEVEL") or "info",
         )
 

@@ -12,8 +12,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.exceptions import MethodNotAllowedException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
 
 from tally.core import errors as e
 
@@ -41,7 +45,9 @@ def status_for(exc: e.TallyError) -> int:
     return 500
 
 
-def envelope(code: str, message: str, details: Any = None, *, legacy: bool = False) -> dict[str, Any]:
+def envelope(
+    code: str, message: str, details: Any = None, *, legacy: bool = False
+) -> dict[str, Any]:
     detail: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         detail["details"] = details
@@ -89,7 +95,7 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
             key = item.get("key") or item.get("source") or ""
             messages.append(f"{key}: {item.get('message')}" if key else str(item.get("message")))
     message = "; ".join(messages) or detail
-    if "JSON" in detail or "json" in message.lower() and "malformed" in message.lower():
+    if "JSON" in detail or ("json" in message.lower() and "malformed" in message.lower()):
         code = "GEN_MALFORMED_REQUEST"
         message = f"Invalid input: the body is not valid JSON ({message})"
     else:
@@ -125,3 +131,34 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http,
     Exception: handle_unexpected,
 }
+
+
+def error_catalog() -> list[tuple[str, int, str]]:
+    """Every error code Tally can answer with: (code, HTTP status, when), for the docs."""
+    import importlib
+    import pkgutil
+
+    import tally
+
+    for info in pkgutil.walk_packages(tally.__path__, "tally."):
+        if info.name.startswith("tally.core."):
+            importlib.import_module(info.name)
+    found: dict[str, tuple[str, int, str]] = {}
+    pending: list[type[e.TallyError]] = [e.TallyError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        doc = " ".join((cls.__doc__ or "").split())
+        found.setdefault(cls.code, (cls.code, status_for(cls("")), doc))
+    return sorted(found.values(), key=lambda row: (row[1], row[0]))
+
+
+def _print_catalog() -> None:
+    print("| code | HTTP | when |")
+    print("|---|---|---|")
+    for code, status, doc in error_catalog():
+        print(f"| `{code}` | {status} | {doc} |")
+
+
+if __name__ == "__main__":
+    _print_catalog()

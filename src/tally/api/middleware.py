@@ -28,6 +28,7 @@ from tally.core.errors import (
     PayloadTooLarge,
     TallyError,
 )
+from tally.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tally.services import Services
 from tally.store import access_repo
 
@@ -39,8 +40,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PUBLIC = {"/", "/health", "/metrics"}
-PUBLIC_PREFIXES = ("/schema", "/dashboard/static")
+PUBLIC = {"/", "/health", "/metrics", "/dashboard/login"}
+PUBLIC_PREFIXES = ("/schema",)
 RESOURCES = {
     "ledgers": "ledgers",
     "balances": "balances",
@@ -93,6 +94,10 @@ def scope_allows(scopes: list[str], resource: str, action: str) -> bool:
     return False
 
 
+class DashboardSignIn(MissingApiKey):
+    """A dashboard page was asked for without a session; the browser is sent to sign in."""
+
+
 class Principal:
     __slots__ = ("id", "is_master", "owner", "scopes")
 
@@ -117,6 +122,22 @@ class TallyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_counted)
+        finally:
+            resource = resource_for(scope["path"]) or "other"
+            HTTP_REQUESTS.labels(scope["method"], resource, str(status["code"])).inc()
+            HTTP_LATENCY.labels(resource).observe(time.perf_counter() - started)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body: bytes | None = None
             if scope["method"] in ("POST", "PUT", "PATCH"):
@@ -129,6 +150,16 @@ class TallyMiddleware:
             if key and body is not None:
                 await self._idempotent(scope, receive, send, principal, key, body)
                 return
+        except DashboardSignIn:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", b"/dashboard/login"), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         except TallyError as exc:
             await _send_error(send, exc)
             return
@@ -161,6 +192,8 @@ class TallyMiddleware:
         path: str = scope["path"]
         if path in PUBLIC or path.startswith(PUBLIC_PREFIXES):
             return ANONYMOUS
+        if path == "/dashboard" or path.startswith("/dashboard/"):
+            return self._dashboard_session(scope, master)
         secret = _header(scope, b"x-blnk-key")
         if not secret:
             auth = _header(scope, b"authorization") or ""
@@ -184,6 +217,17 @@ class TallyMiddleware:
         if not scope_allows(key.scopes, resource, action):
             raise Forbidden(f"Insufficient permissions for {resource}:{action}")
         return Principal(key.api_key_id, False, key.scopes, key.owner_id)
+
+    @staticmethod
+    def _dashboard_session(scope: Scope, master: str) -> Principal:
+        from .routes.dashboard import COOKIE, session_token
+
+        cookies = _header(scope, b"cookie") or ""
+        for part in cookies.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and hmac.compare_digest(value, session_token(master)):
+                return Principal("dashboard", False, ["*:read"], None)
+        raise DashboardSignIn("sign in to the dashboard with the master key")
 
     async def _lookup(self, secret: str) -> access_repo.ApiKey | None:
         digest = access_repo.hash_key(secret)

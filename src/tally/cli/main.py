@@ -44,6 +44,11 @@ def serve(
     os.environ["TALLY_PORT"] = str(settings.port)
     if no_workers:
         os.environ["TALLY_RUN_WORKERS"] = "false"
+    import logging.config
+
+    from tally.logs import log_config
+
+    logging.config.dictConfig(log_config(settings.log_level))
     if settings.auto_migrate:
         upgrade(settings.database_url)
     uvicorn.run(
@@ -55,6 +60,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
         access_log=False,
         timeout_graceful_shutdown=10,
     )

@@ -1,0 +1,1 @@
+"""Operator dashboard: server-rendered pages over the ledger (read-only)."""

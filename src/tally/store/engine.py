@@ -43,6 +43,7 @@ from tally.core.errors import (
     TallyError,
     TransactionInvalid,
     TransactionNotFound,
+    Unavailable,
 )
 from tally.core.ids import GENERAL_LEDGER_ID, new_id
 from tally.core.ledger import balances as rules
@@ -67,7 +68,7 @@ AfterApply = Callable[
 ]
 
 
-class EngineStopped(TallyError):
+class EngineStopped(Unavailable):
     """The engine is shutting down and takes no new work."""
 
     code = "GEN_UNAVAILABLE"

@@ -8,15 +8,24 @@ Rules (one place):
   number. A value that is not exact at that precision is refused, never rounded.
 - A float with more than 15 significant digits cannot be trusted to be what the caller typed; such
   amounts must be sent as ``precise_amount``.
+- Arithmetic is exact whatever the size of the numbers (no 28-digit ``Decimal`` context rounding).
+- Limits: an amount is at most ``MAX_MINOR_UNITS`` (38 digits of minor units, the widest exact
+  integer most ledgers and databases hold); ``precision`` is at most ``MAX_PRECISION`` (a 64-bit
+  integer, as Blnk stores it). Larger values are refused, not truncated.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 
 from tally.core.errors import InvalidAmount, PrecisionNotInteger, TransactionInvalid
 
 MAX_FLOAT_DIGITS = 15
+MAX_MINOR_DIGITS = 38
+MAX_MINOR_UNITS = 10**MAX_MINOR_DIGITS - 1
+MAX_PRECISION = 2**63 - 1
+_WHOLE = re.compile(r"^\s*-?[0-9]+\s*$")
 
 
 def parse_precision(value: object) -> int:
@@ -29,13 +38,17 @@ def parse_precision(value: object) -> int:
     elif isinstance(value, float):
         if not value.is_integer():
             raise PrecisionNotInteger(f"precision must be a whole number; got {value}")
+        if abs(value) > MAX_PRECISION:
+            raise PrecisionNotInteger(f"precision must be at most {MAX_PRECISION}; got {value}")
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and _WHOLE.match(value):
+        number = int(value)
     else:
         raise PrecisionNotInteger(f"precision must be a whole number; got {value!r}")
     if number < 0:
         raise PrecisionNotInteger(f"precision cannot be negative; got {number}")
+    if number > MAX_PRECISION:
+        raise PrecisionNotInteger(f"precision must be at most {MAX_PRECISION}; got {number}")
     return number or 1
 
 
@@ -45,15 +58,25 @@ def parse_precise_amount(value: object, *, field: str = "precise_amount") -> int
         raise InvalidAmount(f"{field} must be a whole number of minor units")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and _WHOLE.match(value) and len(value) <= 2 * MAX_MINOR_DIGITS:
+        number = int(value)
     elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         number = int(value)
     else:
         raise InvalidAmount(f"{field} must be a whole number of minor units; got {value!r}")
     if number <= 0:
         raise InvalidAmount(f"{field} must be positive; got {number}")
+    check_size(number, field=field)
     return number
+
+
+def check_size(minor: int | Decimal, *, field: str = "amount") -> None:
+    """Refuse an amount beyond ``MAX_MINOR_UNITS`` (checked before any conversion to ``int``)."""
+    if abs(minor) > MAX_MINOR_UNITS:
+        raise InvalidAmount(
+            f"{field} is too large: at most {MAX_MINOR_DIGITS} digits of minor units are allowed",
+            details={"field": field, "max_digits": MAX_MINOR_DIGITS},
+        )
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
@@ -70,8 +93,10 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
                 "send precise_amount (minor units) instead"
             )
         return Decimal(text)
+    if isinstance(value, int):
+        return Decimal(value)
     try:
-        number = Decimal(str(value))
+        number = Decimal(value)
     except InvalidOperation:
         raise InvalidAmount(f"{field} must be a number; got {value!r}") from None
     if not number.is_finite():
@@ -82,7 +107,12 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 def to_minor(value: object, precision: int, *, field: str = "amount") -> int:
     """``value`` (major units) times ``precision``, exactly, as an integer; refuses inexact values."""
     number = to_decimal(value, field=field)
-    scaled = number * precision
+    check_size(number, field=field)
+    with localcontext() as context:
+        context.prec = len(number.as_tuple().digits) + len(str(precision)) + 2
+        context.Emax, context.Emin = MAX_EMAX, MIN_EMIN
+        scaled = number * precision
+    check_size(scaled, field=field)
     if scaled != scaled.to_integral_value():
         raise InvalidAmount(
             f"{field} {value} is not exact at precision {precision}: {number} x {precision} = "
@@ -108,8 +138,12 @@ def resolve_amount(amount: object, precise_amount: object, precision: int) -> in
 
 
 def to_major(minor: int, precision: int) -> Decimal:
-    """Minor units back to a major-unit Decimal, exact."""
-    return Decimal(minor) / Decimal(precision) if precision != 1 else Decimal(minor)
+    """Minor units back to a major-unit Decimal: exact whenever the decimal terminates."""
+    if precision == 1:
+        return Decimal(minor)
+    with localcontext() as context:
+        context.prec = max(28, len(str(abs(minor))) + 4 * len(str(precision)) + 1)
+        return Decimal(minor) / Decimal(precision)
 
 
 def major_number(minor: int, precision: int) -> int | float:

@@ -10,6 +10,7 @@ Rounding, written down once:
 4. Without one, the shares must cover the total exactly (percents and fixed adding to 100 %); the
    minor units lost to rounding go one each to the percent legs with the largest fractional parts,
    ties to the earlier leg (largest-remainder method). Nothing is ever lost or invented.
+   Shares are computed as exact fractions, whatever the size of the total.
 Legs that come out at zero move nothing and are dropped.
 """
 
@@ -17,10 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from tally.core.errors import InvalidDistribution
 
 from .amounts import to_minor
+
+MAX_PERCENT_PLACES = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,11 @@ def _percent(text: str) -> Decimal:
         raise InvalidDistribution(f"distribution {text!r} is not a valid percentage") from None
     if not value.is_finite() or value <= 0 or value > 100:
         raise InvalidDistribution(f"distribution {text!r} must be above 0% and at most 100%")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PERCENT_PLACES:
+        raise InvalidDistribution(
+            f"distribution {text!r} has more than {MAX_PERCENT_PLACES} decimal places"
+        )
     return value
 
 
@@ -72,9 +81,9 @@ def split(total: int, precision: int, shares: list[Share]) -> list[tuple[str, in
             )
         amounts[index] = value
         remaining -= value
-    exact = {i: Decimal(total) * p / 100 for i, p in percent.items()}
-    if sum(percent.values(), Decimal(0)) > 100:
+    if sum((Fraction(p) for p in percent.values()), Fraction(0)) > 100:
         raise InvalidDistribution("percentages add up to more than 100%")
+    exact = {i: Fraction(total) * Fraction(p) / 100 for i, p in percent.items()}
     for index, portion in exact.items():
         amounts[index] = int(portion)
     assigned = sum(amounts)
@@ -83,7 +92,7 @@ def split(total: int, precision: int, shares: list[Share]) -> list[tuple[str, in
     if left_index is not None:
         amounts[left_index] = total - assigned
     else:
-        if sum(exact.values(), Decimal(0)) + sum(fixed.values()) != total:
+        if sum(exact.values(), Fraction(0)) + sum(fixed.values()) != total:
             raise InvalidDistribution(
                 "the legs do not add up to the transaction amount; "
                 "adjust them or give one leg the distribution 'left'"

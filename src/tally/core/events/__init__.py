@@ -1,0 +1,1 @@
+"""Events and webhooks: event envelopes, subscriptions, retry policy and balance-monitor rules."""

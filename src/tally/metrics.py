@@ -1,0 +1,23 @@
+"""Prometheus metrics (served at ``/metrics``), defined once; modules import what they record."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "tally_http_requests_total", "HTTP requests answered", ["method", "resource", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "tally_http_request_seconds",
+    "Time to answer an HTTP request",
+    ["resource"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+ENGINE_BATCH_SIZE = Histogram(
+    "tally_engine_batch_operations",
+    "Operations applied per database transaction by the posting engine",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+ENGINE_OPERATIONS = Counter(
+    "tally_engine_operations_total", "Posting engine operations by outcome", ["outcome"]
+)

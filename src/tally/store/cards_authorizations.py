@@ -1,0 +1,193 @@
+"""Authorizations on virtual cards: approve (hold), decline, capture, reverse and expire.
+
+An approval is one ledger hold (card balance -> ``@CardNetwork``) posted through the posting engine
+with the ``auth_`` row and its ``card.authorization.approved`` event written in the same database
+transaction. The checks that depend on other authorizations (the per-day limit) and on the card's
+latest state run inside that transaction, after the engine has locked the card's balance, so
+concurrent authorizations on one card are decided one after the other and never overspend it.
+The engine's own funds check decides ``insufficient_funds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tally.core.cards.authorization import (
+    Authorization,
+    AuthStatus,
+    Decline,
+    capture_amount,
+    check_pending,
+    daily_decline,
+    day_start,
+    expiry,
+    hold_plan,
+    parse_request,
+    static_decline,
+)
+from tally.core.cards.errors import AuthorizationNotPending
+from tally.core.cards.views import authorization_view
+from tally.core.errors import AlreadyCommitted, AlreadyVoided, InsufficientFunds, TallyError
+from tally.core.ids import new_id
+from tally.core.ledger.records import TransactionRecord
+
+from . import cards_repo
+from .engine import Commit, Post, Step, Void
+from .outbox import emit
+
+if TYPE_CHECKING:
+    from tally.services import Services
+
+log = logging.getLogger("tally.cards")
+
+
+class AuthorizationDeclined(TallyError):
+    """Raised inside an authorization's transaction when a re-check declines it.
+
+    It rolls back the hold; the caller then records a declined authorization instead.
+    """
+
+    code = "AUTH_DECLINED"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+    req = parse_request(raw)
+    now = services.clock.now()
+    async with services.db.read() as conn:
+        card = await cards_repo.get_card(conn, card_id)
+    auth = Authorization(
+        auth_id=new_id("auth"), card_id=card_id, amount=req.amount, currency=req.currency,
+        merchant_id=req.merchant_id, merchant_name=req.merchant_name,
+        merchant_category=req.merchant_category, status=AuthStatus.PENDING,
+        created_at=now, updated_at=now,
+        expires_at=expiry(now, services.settings.card_hold_seconds),
+    )
+    decline = static_decline(card, req)
+    if decline is not None:
+        return await _record_decline(services, auth, *decline)
+
+    async def approve(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
+        locked = await cards_repo.get_card(conn, card_id, lock=True)
+        spent = await cards_repo.approved_since(conn, card_id, day_start(now))
+        again = static_decline(locked, req) or daily_decline(locked, req.amount, spent)
+        if again is not None:
+            raise AuthorizationDeclined(*again)
+        auth.hold_transaction_id = records[0].transaction_id
+        await cards_repo.insert_authorization(conn, auth)
+        await emit(conn, "card.authorization.approved", authorization_view(auth),
+                   now=now, subject_id=auth.auth_id)
+
+    try:
+        await services.engine.execute([Post(hold_plan(card, auth, now=now))], extra=approve)
+    except AuthorizationDeclined as declined:
+        return await _record_decline(services, auth, declined.reason, declined.message)
+    except InsufficientFunds as exc:
+        return await _record_decline(services, auth, Decline.INSUFFICIENT_FUNDS, exc.message)
+    return authorization_view(auth)
+
+
+async def _record_decline(
+    services: Services, auth: Authorization, reason: str, message: str
+) -> dict[str, Any]:
+    auth.status = AuthStatus.DECLINED
+    auth.decline_reason = reason
+    auth.decline_message = message
+    auth.expires_at = None
+    auth.hold_transaction_id = None
+    async with services.db.write() as conn:
+        await cards_repo.insert_authorization(conn, auth)
+        await emit(conn, "card.authorization.declined", authorization_view(auth),
+                   now=auth.created_at, subject_id=auth.auth_id)
+    return authorization_view(auth)
+
+
+async def get_authorization(services: Services, card_id: str, auth_id: str) -> dict[str, Any]:
+    async with services.db.read() as conn:
+        await cards_repo.get_card(conn, card_id)
+        return authorization_view(await cards_repo.get_authorization(conn, card_id, auth_id))
+
+
+async def capture(
+    services: Services, card_id: str, auth_id: str, raw: dict[str, Any]
+) -> dict[str, Any]:
+    """Capture all of the hold or part of it; a part releases the rest in the same transaction."""
+    async with services.db.read() as conn:
+        auth = await cards_repo.get_authorization(conn, card_id, auth_id)
+    amount = capture_amount(auth, raw.get("amount"))
+    hold = str(auth.hold_transaction_id)
+    steps: list[Step] = [Commit(hold, precise_amount=amount)]
+    if amount < auth.amount:
+        steps.append(Void(hold))
+    return await _finish(services, auth, steps, AuthStatus.CAPTURED, amount,
+                         "card.authorization.captured", now=services.clock.now())
+
+
+async def reverse(services: Services, card_id: str, auth_id: str) -> dict[str, Any]:
+    async with services.db.read() as conn:
+        auth = await cards_repo.get_authorization(conn, card_id, auth_id)
+    check_pending(auth, "reversed")
+    return await _finish(services, auth, [Void(str(auth.hold_transaction_id))],
+                         AuthStatus.REVERSED, 0, "card.authorization.reversed",
+                         now=services.clock.now())
+
+
+async def _finish(
+    services: Services,
+    auth: Authorization,
+    steps: list[Step],
+    status: str,
+    captured: int,
+    event: str,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    async def record(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
+        done = await cards_repo.finish_authorization(
+            conn, auth.auth_id, status=status, captured=captured,
+            released=auth.amount - captured, now=now)
+        if not done:
+            raise AuthorizationNotPending(
+                f"authorization {auth.auth_id} is no longer pending")
+        auth.status, auth.captured_amount = status, captured
+        auth.released_amount, auth.updated_at = auth.amount - captured, now
+        await emit(conn, event, authorization_view(auth), now=now, subject_id=auth.auth_id)
+
+    try:
+        await services.engine.execute(steps, extra=record)
+    except (AlreadyCommitted, AlreadyVoided):
+        raise AuthorizationNotPending(
+            f"authorization {auth.auth_id} is no longer pending; it was settled meanwhile"
+        ) from None
+    return authorization_view(auth)
+
+
+async def expire_authorizations(
+    services: Services, now: datetime | None = None, *, limit: int = 500
+) -> int:
+    """Release every pending authorization past its ``expires_at``; returns how many expired."""
+    moment = now or services.clock.now()
+    async with services.db.read() as conn:
+        due = await cards_repo.expired_pending(conn, moment, limit=limit)
+    expired = 0
+    for row in due:
+        async with services.db.read() as conn:
+            auth = await cards_repo.get_authorization(conn, row.card_id, row.auth_id)
+        if auth.status != AuthStatus.PENDING:
+            continue
+        try:
+            await _finish(services, auth, [Void(str(auth.hold_transaction_id))],
+                          AuthStatus.EXPIRED, 0, "card.authorization.expired", now=moment)
+        except AuthorizationNotPending:
+            continue  # captured or reversed a moment ago
+        expired += 1
+    if expired:
+        log.info("expired %d card authorizations", expired)
+    return expired
