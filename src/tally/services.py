@@ -31,7 +31,11 @@ class Services:
         engine = PostingEngine(
             db, clock=clock, max_batch=settings.max_batch, flushers=settings.flushers or None
         )
-        return cls(settings=settings, db=db, engine=engine, clock=clock)
+        services = cls(settings=settings, db=db, engine=engine, clock=clock)
+        from tally.workers.runtime import install as install_events
+
+        install_events(services)  # balance monitors; relay + scheduler when run_workers
+        return services
 
     async def start(self) -> None:
         if self._started:

@@ -46,6 +46,9 @@ class Settings:
     allow_loopback_webhooks: bool | None = None
     webhook_timeout_seconds: float = 10.0
     webhook_max_age_seconds: int = 3 * 24 * 3600
+    webhook_retry_schedule: str = ""  # seconds between attempts, "5,300,..."; "" = standard
+    webhook_secrets_key: str | None = None  # encrypts stored endpoint secrets when set
+    worker_poll_seconds: float = 0.25
     card_fingerprint_key: str | None = None
     card_encryption_key: str | None = None
     card_hold_seconds: int = 7 * 24 * 3600  # virtual card authorization hold lifetime
@@ -71,6 +74,11 @@ class Settings:
                 if os.environ.get("TALLY_ALLOW_LOOPBACK_WEBHOOKS")
                 else None
             ),
+            webhook_timeout_seconds=float(os.environ.get("TALLY_WEBHOOK_TIMEOUT_SECONDS") or 10),
+            webhook_max_age_seconds=_int("TALLY_WEBHOOK_MAX_AGE_SECONDS", 3 * 24 * 3600),
+            webhook_retry_schedule=os.environ.get("TALLY_WEBHOOK_RETRY_SCHEDULE") or "",
+            webhook_secrets_key=os.environ.get("TALLY_WEBHOOK_SECRETS_KEY") or None,
+            worker_poll_seconds=float(os.environ.get("TALLY_WORKER_POLL_SECONDS") or 0.25),
             card_fingerprint_key=os.environ.get("TALLY_CARD_FINGERPRINT_KEY") or None,
             card_encryption_key=os.environ.get("TALLY_CARD_ENCRYPTION_KEY") or None,
             card_hold_seconds=_int("TALLY_CARD_HOLD_SECONDS", 7 * 24 * 3600),

@@ -103,20 +103,20 @@ def failed(resp: ApiResponse, status: int, code: str) -> dict[str, Any]:
 
 
 def check_ledger(data: dict[str, Any]) -> None:
-    assert LEDGER_FIELDS <= data.keys(), sorted(LEDGER_FIELDS - data.keys())
+    assert data.keys() >= LEDGER_FIELDS, sorted(LEDGER_FIELDS - data.keys())
     assert data["ledger_id"].startswith("ldg_")
     assert isinstance(data["created_at"], str) and data["created_at"].endswith("Z")
 
 
 def check_balance(data: dict[str, Any]) -> None:
-    assert BALANCE_FIELDS <= data.keys(), sorted(BALANCE_FIELDS - data.keys())
+    assert data.keys() >= BALANCE_FIELDS, sorted(BALANCE_FIELDS - data.keys())
     assert data["balance_id"].startswith("bln_")
     for name in (*BALANCE_AMOUNTS, "version"):
         assert type(data[name]) is int, (name, data[name])
 
 
 def check_transaction(data: dict[str, Any]) -> None:
-    assert TRANSACTION_FIELDS <= data.keys(), sorted(TRANSACTION_FIELDS - data.keys())
+    assert data.keys() >= TRANSACTION_FIELDS, sorted(TRANSACTION_FIELDS - data.keys())
     assert data["transaction_id"].startswith("txn_")
     assert HASH.match(data["hash"]), data["hash"]
     assert isinstance(data["parent_transaction"], str)
@@ -134,7 +134,9 @@ def new_ledger(blnk: Blnk, name: str) -> str:
 
 
 def new_balance(blnk: Blnk, ledger_id: str, currency: str = "USD", **extra: Any) -> str:
-    data = ok(blnk.ledger_balances.create({"ledger_id": ledger_id, "currency": currency, **extra}), 201)
+    data = ok(
+        blnk.ledger_balances.create({"ledger_id": ledger_id, "currency": currency, **extra}), 201
+    )
     return str(data["balance_id"])
 
 
@@ -144,7 +146,12 @@ def get_balance(blnk: Blnk, balance_id: str) -> dict[str, Any]:
 
 
 def fund(
-    blnk: Blnk, balance_id: str, amount: float, *, reference: str, currency: str = "USD",
+    blnk: Blnk,
+    balance_id: str,
+    amount: float,
+    *,
+    reference: str,
+    currency: str = "USD",
     source: str = "@World",
 ) -> dict[str, Any]:
     """Move ``amount`` (precision 100) from an indicator balance into ``balance_id``."""
@@ -182,3 +189,12 @@ def transfer(
         **extra,
     }
     return blnk.transactions.create(body)
+
+
+def funded_pair(blnk: Blnk, unique: str, amount: float = 100) -> tuple[str, str]:
+    """A source balance holding ``amount`` (precision 100) and an empty destination."""
+    ledger_id = new_ledger(blnk, f"txn {unique}")
+    source = new_balance(blnk, ledger_id)
+    destination = new_balance(blnk, ledger_id)
+    fund(blnk, source, amount, reference=f"fund-{unique}")
+    return source, destination

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +160,13 @@ def run_server(
 
 
 def stop_quietly(server: TallyServer) -> None:
-    try:
+    with suppress(ServerFailed):
         stop(server)
-    except ServerFailed:
-        pass
 
 
-def run_tally(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_tally(
+    args: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     """Run a ``tally`` command to completion (it must exit by itself within ``timeout``)."""
     return subprocess.run(
         [str(TALLY), *args],
@@ -179,12 +179,16 @@ def run_tally(args: list[str], env: dict[str, str], timeout: float) -> subproces
 
 
 def run_node(
-    script: Path, env: Mapping[str, str], *, timeout: float = 120.0
+    script: Path,
+    env: Mapping[str, str],
+    *,
+    args: list[str] | None = None,
+    timeout: float = 120.0,
 ) -> tuple[Any, subprocess.CompletedProcess[str]]:
     """Run a Node script from ``tests/e2e/node``; its last stdout line is a JSON document."""
     full_env = {**os.environ, **env}
     done = subprocess.run(
-        ["node", str(script)],
+        ["node", str(script), *(args or [])],
         cwd=NODE_DIR,
         env=full_env,
         capture_output=True,

@@ -284,3 +284,33 @@ def test_metadata_on_an_unknown_entity_is_404(blnk: Blnk) -> None:
     resp = blnk.metadata.update(UNKNOWN_BALANCE, {"meta_data": {"x": 1}})
     assert resp.status == 404, resp
     assert resp.error is not None and resp.error.code
+
+
+# ---- balance monitors -------------------------------------------------------------------------
+
+
+def test_balance_monitors_are_created_listed_and_read(blnk: Blnk, unique: str) -> None:
+    ledger_id = new_ledger(blnk, f"monitors {unique}")
+    balance_id = new_balance(blnk, ledger_id)
+    body = {
+        "balance_id": balance_id,
+        "condition": {"field": "balance", "operator": ">", "value": 1000, "precision": 100},
+        "description": f"big balance {unique}",
+        "call_back_url": "http://127.0.0.1:9/monitor",
+    }
+    created = ok(blnk.balance_monitor.create(body), 201)
+    monitor_id = created["monitor_id"]
+    assert monitor_id and created["balance_id"] == balance_id
+    assert created["condition"]["operator"] == ">"
+
+    fetched = ok(blnk.balance_monitor.get(monitor_id))
+    assert (fetched["monitor_id"], fetched["balance_id"]) == (monitor_id, balance_id)
+    listed = ok(blnk.balance_monitor.list())
+    assert isinstance(listed, list)
+    assert monitor_id in [m["monitor_id"] for m in listed]
+    by_balance = ok(blnk.balance_monitor.list_by_balance_id(balance_id))
+    assert [m["monitor_id"] for m in by_balance] == [monitor_id]
+
+    missing = blnk.balance_monitor.get("mon_00000000-0000-4000-8000-000000000000")
+    assert missing.status == 404, missing
+    assert missing.error is not None and missing.error.code == BlnkErrorCode.BAL_MONITOR_NOT_FOUND

@@ -25,12 +25,17 @@ def _page_until(list_call: Any, key: str, wanted: str, *, limit: int = 5) -> dic
 
 
 def _setup(blnk: Blnk, unique: str) -> dict[str, Any]:
-    ledger = ok(blnk.ledgers.create({"name": f"search {unique}", "meta_data": {"tag": unique}}),
-                201)
+    ledger = ok(
+        blnk.ledgers.create({"name": f"search {unique}", "meta_data": {"tag": unique}}), 201
+    )
     balance_id = new_balance(blnk, ledger["ledger_id"], meta_data={"tag": unique})
     credit = fund(blnk, balance_id, 42, reference=f"search-{unique}")
-    identity = ok(blnk.identity.create({"identity_type": "individual", "first_name": "Searchable",
-                                        "last_name": unique}), 201)
+    identity = ok(
+        blnk.identity.create(
+            {"identity_type": "individual", "first_name": "Searchable", "last_name": unique}
+        ),
+        201,
+    )
     return {"ledger": ledger, "balance_id": balance_id, "credit": credit, "identity": identity}
 
 
@@ -47,8 +52,7 @@ def test_lists_are_bare_arrays_paged_with_limit_and_offset(blnk: Blnk, unique: s
     check_balance(balance)
     assert balance["balance"] == 4200
 
-    txn = _page_until(blnk.transactions.list, "transaction_id",
-                      made["credit"]["transaction_id"])
+    txn = _page_until(blnk.transactions.list, "transaction_id", made["credit"]["transaction_id"])
     check_transaction(txn)
     assert txn["reference"] == f"search-{unique}"
 
@@ -68,11 +72,19 @@ def test_newest_first_in_lists(blnk: Blnk, unique: str) -> None:
 
 def test_search_transactions_by_reference_and_filter_by(blnk: Blnk, unique: str) -> None:
     made = _setup(blnk, unique)
-    result = ok(blnk.search.search(
-        {"q": f"search-{unique}", "query_by": "reference", "filter_by": "currency:=USD",
-         "sort_by": "created_at:desc", "page": 1, "per_page": 10},
-        "transactions",
-    ))
+    result = ok(
+        blnk.search.search(
+            {
+                "q": f"search-{unique}",
+                "query_by": "reference",
+                "filter_by": "currency:=USD",
+                "sort_by": "created_at:desc",
+                "page": 1,
+                "per_page": 10,
+            },
+            "transactions",
+        )
+    )
     assert {"found", "out_of", "page", "hits"} <= result.keys()
     assert result["found"] == 1
     assert result["page"] == 1
@@ -87,58 +99,90 @@ def test_search_every_collection(blnk: Blnk, unique: str) -> None:
     ledgers = ok(blnk.search.search({"q": f"search {unique}", "query_by": "name"}, "ledgers"))
     assert [h["document"]["ledger_id"] for h in ledgers["hits"]] == [made["ledger"]["ledger_id"]]
 
-    balances = ok(blnk.search.search(
-        {"q": "*", "filter_by": f"balance_id:={made['balance_id']}"}, "balances"))
+    balances = ok(
+        blnk.search.search({"q": "*", "filter_by": f"balance_id:={made['balance_id']}"}, "balances")
+    )
     assert balances["found"] == 1
     assert str(balances["hits"][0]["document"]["balance"]) == "4200"
 
     identities = ok(blnk.search.search({"q": unique, "query_by": "last_name"}, "identities"))
     assert [h["document"]["identity_id"] for h in identities["hits"]] == [
-        made["identity"]["identity_id"]]
+        made["identity"]["identity_id"]
+    ]
 
-    nothing = ok(blnk.search.search({"q": f"absent-{unique}", "query_by": "reference"},
-                                    "transactions"))
+    nothing = ok(
+        blnk.search.search({"q": f"absent-{unique}", "query_by": "reference"}, "transactions")
+    )
     assert (nothing["found"], nothing["hits"]) == (0, [])
 
 
 def test_filter_transactions_with_the_sdk_body(blnk: Blnk, unique: str) -> None:
     made = _setup(blnk, unique)
-    hold = ok(blnk.transactions.create({
-        "amount": 2, "precision": 100, "currency": "USD", "reference": f"held-{unique}",
-        "description": "hold", "source": made["balance_id"], "destination": "@Merchant",
-        "inflight": True, "skip_queue": True,
-    }), 201)
-    result = ok(blnk.search.filter({
-        "filters": [
-            {"field": "status", "operator": "in", "values": ["APPLIED", "INFLIGHT"]},
-            {"field": "balance_id", "operator": "eq", "value": made["balance_id"]},
-        ],
-        "logical_operator": "and",
-        "sort_by": "created_at",
-        "sort_order": "desc",
-        "limit": 10,
-        "offset": 0,
-        "include_count": True,
-    }, "transactions"))
+    hold = ok(
+        blnk.transactions.create(
+            {
+                "amount": 2,
+                "precision": 100,
+                "currency": "USD",
+                "reference": f"held-{unique}",
+                "description": "hold",
+                "source": made["balance_id"],
+                "destination": "@Merchant",
+                "inflight": True,
+                "skip_queue": True,
+            }
+        ),
+        201,
+    )
+    result = ok(
+        blnk.search.filter(
+            {
+                "filters": [
+                    {"field": "status", "operator": "in", "values": ["APPLIED", "INFLIGHT"]},
+                    {"field": "balance_id", "operator": "eq", "value": made["balance_id"]},
+                ],
+                "logical_operator": "and",
+                "sort_by": "created_at",
+                "sort_order": "desc",
+                "limit": 10,
+                "offset": 0,
+                "include_count": True,
+            },
+            "transactions",
+        )
+    )
     assert result["total_count"] == 2
     assert [t["transaction_id"] for t in result["data"]] == [
-        hold["transaction_id"], made["credit"]["transaction_id"]]
+        hold["transaction_id"],
+        made["credit"]["transaction_id"],
+    ]
 
-    balances = ok(blnk.search.filter({
-        "filters": [{"field": "meta_data.tag", "operator": "eq", "value": unique}],
-        "include_count": True,
-    }, "balances"))
+    balances = ok(
+        blnk.search.filter(
+            {
+                "filters": [{"field": "meta_data.tag", "operator": "eq", "value": unique}],
+                "include_count": True,
+            },
+            "balances",
+        )
+    )
     assert [b["balance_id"] for b in balances["data"]] == [made["balance_id"]]
 
-    ledgers = ok(blnk.search.filter({
-        "filters": [{"field": "name", "operator": "like", "value": f"%search {unique}%"}],
-    }, "ledgers"))
+    ledgers = ok(
+        blnk.search.filter(
+            {
+                "filters": [{"field": "name", "operator": "like", "value": f"%search {unique}%"}],
+            },
+            "ledgers",
+        )
+    )
     rows = ledgers["data"] if isinstance(ledgers, dict) else ledgers
     assert [row["ledger_id"] for row in rows] == [made["ledger"]["ledger_id"]]
 
 
 def test_bad_filter_is_a_400_with_a_code(blnk: Blnk) -> None:
     resp = blnk.search.filter(
-        {"filters": [{"field": "no_such_field", "operator": "eq", "value": "x"}]}, "transactions")
+        {"filters": [{"field": "no_such_field", "operator": "eq", "value": "x"}]}, "transactions"
+    )
     assert resp.status == 400, resp
     assert resp.error is not None and resp.error.code == BlnkErrorCode.GEN_BAD_REQUEST

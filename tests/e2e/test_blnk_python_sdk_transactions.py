@@ -1,5 +1,5 @@
 """Blnk's official Python SDK against a real Tally server: transactions, inflight holds, refunds,
-bulk posting and bulk settlement, and the error codes callers branch on."""
+and the error codes callers branch on. Bulk: ``test_blnk_python_sdk_bulk``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .blnk_support import (
     ZERO_TIME,
     check_transaction,
     failed,
-    fund,
+    funded_pair,
     get_balance,
     new_balance,
     new_ledger,
@@ -20,23 +20,19 @@ from .blnk_support import (
 UNKNOWN_TXN = "txn_00000000-0000-4000-8000-000000000000"
 
 
-def _funded_pair(blnk: Blnk, unique: str, amount: float = 100) -> tuple[str, str]:
-    """A source balance holding ``amount`` (precision 100) and an empty destination."""
-    ledger_id = new_ledger(blnk, f"txn {unique}")
-    source = new_balance(blnk, ledger_id)
-    destination = new_balance(blnk, ledger_id)
-    fund(blnk, source, amount, reference=f"fund-{unique}")
-    return source, destination
-
-
 def test_applied_transaction_with_skip_queue_has_the_documented_fields(
     blnk: Blnk, unique: str
 ) -> None:
-    source, destination = _funded_pair(blnk, unique)
+    source, destination = funded_pair(blnk, unique)
     txn = ok(
         transfer(
-            blnk, source, destination, 12.34, reference=f"pay-{unique}",
-            meta_data={"order": unique}, effective_date="2025-02-15T10:30:00Z",
+            blnk,
+            source,
+            destination,
+            12.34,
+            reference=f"pay-{unique}",
+            meta_data={"order": unique},
+            effective_date="2025-02-15T10:30:00Z",
         ),
         201,
     )
@@ -65,7 +61,7 @@ def test_applied_transaction_with_skip_queue_has_the_documented_fields(
 
 
 def test_reference_with_a_slash_and_a_space_is_found(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
+    source, destination = funded_pair(blnk, unique)
     reference = f"order/{unique} line 1"
     txn = ok(transfer(blnk, source, destination, 1, reference=reference), 201)
     found = ok(blnk.transactions.get_by_reference(reference))
@@ -102,19 +98,26 @@ def test_precise_amount_is_exact_for_large_values(blnk: Blnk, unique: str) -> No
 
 
 def test_inflight_hold_commit_in_full(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    hold = ok(transfer(blnk, source, destination, 40, reference=f"hold-{unique}", inflight=True),
-              201)
+    source, destination = funded_pair(blnk, unique)
+    hold = ok(
+        transfer(blnk, source, destination, 40, reference=f"hold-{unique}", inflight=True), 201
+    )
     check_transaction(hold)
     assert hold["status"] == "INFLIGHT"
     assert hold["inflight"] is True
     held = get_balance(blnk, source)
     assert (held["balance"], held["inflight_debit_balance"], held["inflight_balance"]) == (
-        10000, 4000, -4000)
+        10000,
+        4000,
+        -4000,
+    )
     assert get_balance(blnk, destination)["inflight_credit_balance"] == 4000
 
-    commit = ok(blnk.transactions.update_status(
-        hold["transaction_id"], {"status": "commit", "skip_queue": True}))
+    commit = ok(
+        blnk.transactions.update_status(
+            hold["transaction_id"], {"status": "commit", "skip_queue": True}
+        )
+    )
     check_transaction(commit)
     assert commit["status"] == "APPLIED"
     assert commit["parent_transaction"] == hold["transaction_id"]
@@ -123,34 +126,53 @@ def test_inflight_hold_commit_in_full(blnk: Blnk, unique: str) -> None:
     assert (after["balance"], after["inflight_debit_balance"]) == (6000, 0)
     assert get_balance(blnk, destination)["balance"] == 4000
 
-    failed(blnk.transactions.update_status(hold["transaction_id"], {"status": "commit"}),
-           409, BlnkErrorCode.TXN_ALREADY_COMMITTED)
-    failed(blnk.transactions.update_status(hold["transaction_id"], {"status": "void"}),
-           409, BlnkErrorCode.TXN_ALREADY_COMMITTED)
+    failed(
+        blnk.transactions.update_status(hold["transaction_id"], {"status": "commit"}),
+        409,
+        BlnkErrorCode.TXN_ALREADY_COMMITTED,
+    )
+    failed(
+        blnk.transactions.update_status(hold["transaction_id"], {"status": "void"}),
+        409,
+        BlnkErrorCode.TXN_ALREADY_COMMITTED,
+    )
 
 
 def test_partial_commits_by_amount_and_precise_amount_then_void(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    hold = ok(transfer(blnk, source, destination, 80, reference=f"hold-{unique}", inflight=True),
-              201)
+    source, destination = funded_pair(blnk, unique)
+    hold = ok(
+        transfer(blnk, source, destination, 80, reference=f"hold-{unique}", inflight=True), 201
+    )
     hold_id = hold["transaction_id"]
 
-    by_amount = ok(blnk.transactions.update_status(
-        hold_id, {"status": "commit", "amount": 30, "skip_queue": True}))
+    by_amount = ok(
+        blnk.transactions.update_status(
+            hold_id, {"status": "commit", "amount": 30, "skip_queue": True}
+        )
+    )
     assert (by_amount["status"], by_amount["precise_amount"]) == ("APPLIED", 3000)
     assert by_amount["parent_transaction"] == hold_id
-    by_precise = ok(blnk.transactions.update_status(
-        hold_id, {"status": "commit", "precise_amount": 1000, "skip_queue": True}))
+    by_precise = ok(
+        blnk.transactions.update_status(
+            hold_id, {"status": "commit", "precise_amount": 1000, "skip_queue": True}
+        )
+    )
     assert (by_precise["status"], by_precise["precise_amount"]) == ("APPLIED", 1000)
     middle = get_balance(blnk, source)
     assert (middle["balance"], middle["inflight_debit_balance"]) == (6000, 4000)
     # Available to spend during the hold = balance - inflight_debit_balance.
     assert middle["balance"] - middle["inflight_debit_balance"] == 2000
 
-    failed(blnk.transactions.update_status(hold_id, {"status": "commit", "amount": 60}),
-           400, BlnkErrorCode.TXN_COMMIT_AMOUNT_EXCEEDED)
-    failed(blnk.transactions.update_status(hold_id, {"status": "settle"}),
-           400, BlnkErrorCode.TXN_INVALID_STATUS_ACTION)
+    failed(
+        blnk.transactions.update_status(hold_id, {"status": "commit", "amount": 60}),
+        400,
+        BlnkErrorCode.TXN_COMMIT_AMOUNT_EXCEEDED,
+    )
+    failed(
+        blnk.transactions.update_status(hold_id, {"status": "settle"}),
+        400,
+        BlnkErrorCode.TXN_INVALID_STATUS_ACTION,
+    )
 
     void = ok(blnk.transactions.update_status(hold_id, {"status": "void", "skip_queue": True}))
     check_transaction(void)
@@ -160,17 +182,26 @@ def test_partial_commits_by_amount_and_precise_amount_then_void(blnk: Blnk, uniq
     assert (released["balance"], released["inflight_debit_balance"]) == (6000, 0)
     assert get_balance(blnk, destination)["balance"] == 4000
 
-    failed(blnk.transactions.update_status(hold_id, {"status": "commit"}),
-           409, BlnkErrorCode.TXN_ALREADY_VOIDED)
-    failed(blnk.transactions.update_status(hold_id, {"status": "void"}),
-           409, BlnkErrorCode.TXN_ALREADY_VOIDED)
+    failed(
+        blnk.transactions.update_status(hold_id, {"status": "commit"}),
+        409,
+        BlnkErrorCode.TXN_ALREADY_VOIDED,
+    )
+    failed(
+        blnk.transactions.update_status(hold_id, {"status": "void"}),
+        409,
+        BlnkErrorCode.TXN_ALREADY_VOIDED,
+    )
 
 
 def test_settling_something_that_is_not_a_hold(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
+    source, destination = funded_pair(blnk, unique)
     applied = ok(transfer(blnk, source, destination, 1, reference=f"plain-{unique}"), 201)
-    failed(blnk.transactions.update_status(applied["transaction_id"], {"status": "commit"}),
-           400, BlnkErrorCode.TXN_NOT_INFLIGHT)
+    failed(
+        blnk.transactions.update_status(applied["transaction_id"], {"status": "commit"}),
+        400,
+        BlnkErrorCode.TXN_NOT_INFLIGHT,
+    )
     unknown = blnk.transactions.update_status(UNKNOWN_TXN, {"status": "commit"})
     assert unknown.status in (400, 404), unknown
     assert unknown.error is not None
@@ -178,7 +209,7 @@ def test_settling_something_that_is_not_a_hold(blnk: Blnk, unique: str) -> None:
 
 
 def test_refund_without_a_body_reverses_the_transaction_once(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
+    source, destination = funded_pair(blnk, unique)
     paid = ok(transfer(blnk, source, destination, 25, reference=f"refundable-{unique}"), 201)
     refund = ok(blnk.transactions.refund(paid["transaction_id"]), 201)
     check_transaction(refund)
@@ -190,122 +221,69 @@ def test_refund_without_a_body_reverses_the_transaction_once(blnk: Blnk, unique:
     assert get_balance(blnk, source)["balance"] == 10000
     assert get_balance(blnk, destination)["balance"] == 0
 
-    failed(blnk.transactions.refund(paid["transaction_id"]), 409,
-           BlnkErrorCode.TXN_ALREADY_REFUNDED)
+    failed(
+        blnk.transactions.refund(paid["transaction_id"]), 409, BlnkErrorCode.TXN_ALREADY_REFUNDED
+    )
     failed(blnk.transactions.refund(UNKNOWN_TXN), 404, BlnkErrorCode.TXN_NOT_FOUND)
 
 
 def test_refund_with_description_and_meta_data(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    paid = ok(transfer(blnk, source, destination, 10, reference=f"meta-refund-{unique}",
-                       meta_data={"order": unique}), 201)
-    refund = ok(blnk.transactions.refund(
-        paid["transaction_id"],
-        {"skip_queue": True, "description": "customer returned item",
-         "meta_data": {"reason": "returned"}},
-    ), 201)
+    source, destination = funded_pair(blnk, unique)
+    paid = ok(
+        transfer(
+            blnk,
+            source,
+            destination,
+            10,
+            reference=f"meta-refund-{unique}",
+            meta_data={"order": unique},
+        ),
+        201,
+    )
+    refund = ok(
+        blnk.transactions.refund(
+            paid["transaction_id"],
+            {
+                "skip_queue": True,
+                "description": "customer returned item",
+                "meta_data": {"reason": "returned"},
+            },
+        ),
+        201,
+    )
     assert refund["status"] == "APPLIED"
     assert refund["description"] == "customer returned item"
     assert refund["meta_data"] == {"order": unique, "reason": "returned"}
     assert ok(blnk.transactions.get(refund["transaction_id"]))["description"] == (
-        "customer returned item")
+        "customer returned item"
+    )
 
 
 def test_business_errors_change_nothing(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
+    source, destination = funded_pair(blnk, unique)
     ok(transfer(blnk, source, destination, 5, reference=f"once-{unique}"), 201)
-    failed(transfer(blnk, source, destination, 5, reference=f"once-{unique}"),
-           409, BlnkErrorCode.TXN_DUPLICATE_REFERENCE)
-    failed(transfer(blnk, source, destination, 500, reference=f"too-much-{unique}"),
-           400, BlnkErrorCode.TXN_INSUFFICIENT_FUNDS)
+    failed(
+        transfer(blnk, source, destination, 5, reference=f"once-{unique}"),
+        409,
+        BlnkErrorCode.TXN_DUPLICATE_REFERENCE,
+    )
+    failed(
+        transfer(blnk, source, destination, 500, reference=f"too-much-{unique}"),
+        400,
+        BlnkErrorCode.TXN_INSUFFICIENT_FUNDS,
+    )
     same = transfer(blnk, source, source, 1, reference=f"self-{unique}")
     failed(same, 400, BlnkErrorCode.TXN_VALIDATION_ERROR)
     assert "source and destination cannot be the same balance" in same.message
     negative = transfer(blnk, source, destination, -5, reference=f"negative-{unique}")
     assert negative.status == 400, negative
     assert negative.error is not None and negative.error.code in (
-        BlnkErrorCode.TXN_VALIDATION_ERROR, BlnkErrorCode.TXN_INVALID_AMOUNT)
+        BlnkErrorCode.TXN_VALIDATION_ERROR,
+        BlnkErrorCode.TXN_INVALID_AMOUNT,
+    )
     failed(blnk.transactions.get(UNKNOWN_TXN), 404, BlnkErrorCode.TXN_NOT_FOUND)
 
     assert get_balance(blnk, source)["balance"] == 9500
     assert get_balance(blnk, destination)["balance"] == 500
     for reference in (f"too-much-{unique}", f"self-{unique}", f"negative-{unique}"):
         failed(blnk.transactions.get_by_reference(reference), 404, BlnkErrorCode.TXN_NOT_FOUND)
-
-
-def _bulk_item(source: str, destination: str, amount: float, reference: str) -> dict[str, object]:
-    return {"amount": amount, "precision": 100, "currency": "USD", "reference": reference,
-            "description": "bulk item", "source": source, "destination": destination}
-
-
-def test_atomic_bulk_applies_all_or_nothing(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    good = ok(blnk.transactions.create_bulk({
-        "atomic": True, "skip_queue": True,
-        "transactions": [_bulk_item(source, destination, 10, f"bulk-a-{unique}"),
-                         _bulk_item(source, destination, 15, f"bulk-b-{unique}")],
-    }), 201)
-    assert good["batch_id"] and isinstance(good["status"], str)
-    assert good["transaction_count"] == 2
-    first = ok(blnk.transactions.get_by_reference(f"bulk-a-{unique}"))
-    assert first["parent_transaction"] == good["batch_id"]
-    assert get_balance(blnk, destination)["balance"] == 2500
-
-    failed(blnk.transactions.create_bulk({
-        "atomic": True, "skip_queue": True,
-        "transactions": [_bulk_item(source, destination, 10, f"bulk-c-{unique}"),
-                         _bulk_item(source, destination, 1000, f"bulk-d-{unique}")],
-    }), 400, BlnkErrorCode.TXN_INSUFFICIENT_FUNDS)
-    assert get_balance(blnk, destination)["balance"] == 2500
-    failed(blnk.transactions.get_by_reference(f"bulk-c-{unique}"), 404,
-           BlnkErrorCode.TXN_NOT_FOUND)
-
-
-def test_non_atomic_bulk_applies_what_it_can(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    result = ok(blnk.transactions.create_bulk({
-        "atomic": False, "skip_queue": True,
-        "transactions": [_bulk_item(source, destination, 10, f"nb-a-{unique}"),
-                         _bulk_item(source, destination, 1000, f"nb-b-{unique}"),
-                         _bulk_item(source, destination, 20, f"nb-c-{unique}")],
-    }), 201)
-    assert result["batch_id"] and isinstance(result["status"], str)
-    assert result["transaction_count"] == 2
-    assert get_balance(blnk, destination)["balance"] == 3000
-    ok(blnk.transactions.get_by_reference(f"nb-c-{unique}"))
-    failed(blnk.transactions.get_by_reference(f"nb-b-{unique}"), 404,
-           BlnkErrorCode.TXN_NOT_FOUND)
-
-
-def test_bulk_inflight_then_bulk_commit_and_bulk_void(blnk: Blnk, unique: str) -> None:
-    source, destination = _funded_pair(blnk, unique)
-    batch = ok(blnk.transactions.create_bulk({
-        "atomic": True, "inflight": True, "skip_queue": True,
-        "transactions": [_bulk_item(source, destination, 10, f"h1-{unique}"),
-                         _bulk_item(source, destination, 20, f"h2-{unique}"),
-                         _bulk_item(source, destination, 30, f"h3-{unique}")],
-    }), 201)
-    assert batch["transaction_count"] == 3
-    ids = [ok(blnk.transactions.get_by_reference(f"h{n}-{unique}"))["transaction_id"]
-           for n in (1, 2, 3)]
-    assert get_balance(blnk, source)["inflight_debit_balance"] == 6000
-
-    committed = ok(blnk.transactions.bulk_commit_inflight({
-        "transactions": [{"transaction_id": ids[0]}, {"transaction_id": ids[1]}],
-        "skip_queue": True,
-    }))
-    assert (committed["succeeded"], committed["failed"]) == (2, 0)
-    assert [r["status"] for r in committed["results"]] == ["succeeded", "succeeded"]
-    assert {r["transaction_id"] for r in committed["results"]} == set(ids[:2])
-
-    voided = ok(blnk.transactions.bulk_void_inflight(
-        {"transaction_ids": [ids[2], ids[0]], "skip_queue": True}))
-    assert (voided["succeeded"], voided["failed"]) == (1, 1)
-    by_id = {r["transaction_id"]: r for r in voided["results"]}
-    assert by_id[ids[2]]["status"] == "succeeded"
-    assert by_id[ids[0]]["status"] == "failed"
-    assert by_id[ids[0]]["code"] == BlnkErrorCode.TXN_ALREADY_COMMITTED
-
-    source_after = get_balance(blnk, source)
-    assert (source_after["balance"], source_after["inflight_debit_balance"]) == (7000, 0)
-    assert get_balance(blnk, destination)["balance"] == 3000

@@ -16,6 +16,7 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 
@@ -86,14 +87,21 @@ def handle_tally_error(request: Request[Any, Any, Any], exc: e.TallyError) -> Re
     return tally_error_response(exc)
 
 
+def _field_message(item: dict[str, Any]) -> str:
+    """One field's complaint; the whole body (Litestar's ``data``) is named as such."""
+    key = item.get("key") or item.get("source") or ""
+    text = str(item.get("message"))
+    if key == "data":
+        if text == "'data'":
+            return "the request body is empty: send a JSON object"
+        return f"the request body must be a JSON object: {text}"
+    return f"{key}: {text}" if key else text
+
+
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     detail = str(exc.detail)
     extra = exc.extra if isinstance(exc.extra, list) else None
-    messages = []
-    for item in extra or []:
-        if isinstance(item, dict):
-            key = item.get("key") or item.get("source") or ""
-            messages.append(f"{key}: {item.get('message')}" if key else str(item.get("message")))
+    messages = [_field_message(item) for item in extra or [] if isinstance(item, dict)]
     message = "; ".join(messages) or detail
     if "JSON" in detail or ("json" in message.lower() and "malformed" in message.lower()):
         code = "GEN_MALFORMED_REQUEST"
@@ -111,6 +119,9 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         code, message = "GEN_METHOD_NOT_ALLOWED", str(exc.detail)
     elif "JSON is malformed" in str(exc.detail):
         code, message = "GEN_MALFORMED_REQUEST", f"Invalid input: {exc.detail}"
+    elif isinstance(exc.__cause__, SerializationException):  # e.g. a truncated JSON body
+        code = "GEN_MALFORMED_REQUEST"
+        message = f"Invalid input: the body is not valid JSON ({exc.detail})"
     elif status == 413:
         code, message = "GEN_PAYLOAD_TOO_LARGE", "the request body is too large"
     elif status < 500:

@@ -116,7 +116,11 @@ class TallyMiddleware:
         self.app = app
         self.services = services
         self.settings = services.settings
-        self._key_cache: dict[str, tuple[float, access_repo.ApiKey | None]] = {}
+        # Shared by every instance (Litestar builds one per route), so a revocation clears it
+        # for all routes at once.
+        self._key_cache: dict[str, tuple[float, access_repo.ApiKey | None]] = (
+            services.extras.setdefault("api_key_cache", {})
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -210,6 +214,8 @@ class TallyMiddleware:
             raise ExpiredApiKey("the API key has expired or was revoked")
         resource = resource_for(path)
         action = ACTIONS.get(scope["method"], "write")
+        if scope["method"] == "POST" and (path.endswith("/filter") or resource == "search"):
+            action = "read"  # filters and searches only read: a read-only key may run them
         if resource is None:
             raise Forbidden(
                 f"no API key may call {path}; use the master key", code="AUTH_UNKNOWN_RESOURCE"
@@ -271,13 +277,14 @@ class TallyMiddleware:
             await _send_raw(send, seen.status_code, seen.body or b"", replayed=True)
             return
         captured: dict[str, Any] = {"status": 500, "body": []}
+        held: list[Message] = []
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
-            await send(message)
+            held.append(message)
 
         try:
             await self.app(scope, receive, capture)
@@ -290,6 +297,10 @@ class TallyMiddleware:
                     await access_repo.remember_response(
                         conn, principal.id, key, status, b"".join(captured["body"])
                     )
+        # The outcome is stored before the caller sees it: a retry sent the moment the response
+        # arrives is a replay, never "still being processed".
+        for message in held:
+            await send(message)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -7,9 +7,10 @@ transactions carry their precision, so their amounts are shown in major units.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,16 +18,18 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tally.core.ledger.amounts import major_string
 from tally.store import tables as t
 from tally.store.verify import VerifyReport
+
+
+NARROW = 100  # terminal columns below which the balances table drops its creation time
 
 
 @dataclass(slots=True)
 class Page:
     """Rows of one listing (newest first) and how many rows match in all."""
 
-    rows: list[Any]
+    rows: Sequence[Any]
     total: int
 
 
@@ -38,17 +41,27 @@ def minor_units(value: int) -> str:
 
 
 def major_units(minor: int, precision: int) -> str:
-    """``minor`` in major units: 4200 at precision 100 is ``42.00``; exact for any size."""
-    places = len(str(precision)) - 1
-    if precision > 1 and precision == 10**places:
-        return f"{Decimal(minor).scaleb(-places):,.{places}f}"
+    """``minor`` in major units (4200 at precision 100 is ``42.00``), exact for any size."""
     if precision <= 1:
         return minor_units(minor)
-    return major_string(minor, precision)
+    places = len(str(precision)) - 1
+    sign = "-" if minor < 0 else ""
+    if precision == 10**places:
+        whole, fraction = divmod(abs(minor), precision)
+        return f"{sign}{whole:,}.{fraction:0{places}d}"
+    with localcontext() as context:  # e.g. precision 4: 25 -> 6.25 (exact when it terminates)
+        context.prec = len(str(abs(minor))) + len(str(precision)) + 20
+        value = (Decimal(minor) / Decimal(precision)).normalize()
+    return f"{value:,f}"
 
 
 def when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _row(table: Table, *cells: str) -> None:
+    """Add a row of plain text: names and ids from the database are never read as Rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
 
 
 def _table(title: str, caption: str) -> Table:
@@ -83,12 +96,12 @@ async def list_ledgers(conn: AsyncConnection, *, limit: int) -> Page:
 
 def ledgers_table(page: Page) -> Table:
     table = _table("Ledgers", _caption(page, "ledgers"))
-    table.add_column("Ledger ID", overflow="fold", no_wrap=False)
-    table.add_column("Name")
-    table.add_column("Balances", justify="right")
-    table.add_column("Created (UTC)")
+    table.add_column("Ledger ID", overflow="fold", min_width=12)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Balances", justify="right", no_wrap=True)
+    table.add_column("Created (UTC)", min_width=10)
     for row in page.rows:
-        table.add_row(row.ledger_id, row.name, str(row.balances), when(row.created_at))
+        _row(table, row.ledger_id, row.name, str(row.balances), when(row.created_at))
     return table
 
 
@@ -123,21 +136,24 @@ async def list_balances(
     return Page(rows, int(total.scalar_one()))
 
 
-def balances_table(page: Page) -> Table:
+def balances_table(page: Page, *, width: int = 200) -> Table:
+    """The balances; below 100 columns the creation time is left out so the amounts fit."""
     table = _table("Balances (minor units)", _caption(page, "balances"))
-    table.add_column("Balance ID", overflow="fold")
-    table.add_column("Ledger")
-    table.add_column("Indicator")
-    table.add_column("Currency")
+    table.add_column("Balance ID / ledger", overflow="fold", min_width=12)
+    table.add_column("Indicator", overflow="fold", min_width=6)
+    table.add_column("Currency", overflow="fold", min_width=6)
     for name in ("Balance", "Available", "Inflight"):
-        table.add_column(name, justify="right")
-    table.add_column("Created (UTC)")
+        table.add_column(name, justify="right", no_wrap=True)
+    wide = width >= NARROW
+    if wide:
+        table.add_column("Created (UTC)", overflow="fold", min_width=8)
     for row in page.rows:
-        table.add_row(
-            row.balance_id, row.ledger_name, row.indicator or "", row.currency,
+        cells = [
+            f"{row.balance_id}\n{row.ledger_name}", row.indicator or "", row.currency,
             minor_units(row.balance), minor_units(row.balance - row.inflight_debit_balance),
-            minor_units(row.inflight_balance), when(row.created_at),
-        )
+            minor_units(row.inflight_balance),
+        ]
+        _row(table, *cells, *([when(row.created_at)] if wide else []))
     return table
 
 
@@ -182,19 +198,18 @@ async def list_transactions(
 
 def transactions_table(page: Page) -> Table:
     table = _table("Transactions", _caption(page, "transactions"))
-    table.add_column("Transaction ID", overflow="fold")
-    table.add_column("Reference", overflow="fold")
-    table.add_column("Status")
-    table.add_column("Amount", justify="right")
-    table.add_column("Source", overflow="fold")
-    table.add_column("Destination", overflow="fold")
-    table.add_column("Created (UTC)")
+    table.add_column("Transaction ID / reference", overflow="fold", min_width=12)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Amount", justify="right", no_wrap=True)
+    table.add_column("Source -> destination", overflow="fold", min_width=12)
+    table.add_column("Created (UTC)", min_width=10)
     for row in page.rows:
-        status = row.status if row.kind == "transfer" else f"{row.status} ({row.kind})"
-        table.add_row(
-            row.transaction_id, row.reference, status,
+        status = row.status if row.kind in ("transfer", "void") else f"{row.status} ({row.kind})"
+        _row(
+            table, f"{row.transaction_id}\n{row.reference}", status,
             f"{major_units(row.precise_amount, row.precision)} {row.currency}",
-            row.source_indicator or row.source, row.destination_indicator or row.destination,
+            f"{row.source_indicator or row.source}\n-> "
+            f"{row.destination_indicator or row.destination}",
             when(row.created_at),
         )
     return table
@@ -204,8 +219,9 @@ def transactions_table(page: Page) -> Table:
 
 
 def verify_summary(report: VerifyReport) -> Text:
+    currencies = len(report.currencies)
     counts = (f"{report.balances:,} balances, {report.transactions:,} transactions, "
-              f"{len(report.currencies):,} currencies")
+              f"{currencies:,} {'currency' if currencies == 1 else 'currencies'}")
     seconds = f" ({report.seconds:.2f} s)"
     if report.consistent:
         return Text.assemble(("✓ ", "bold green"), counts, " — all consistent", seconds)
@@ -226,8 +242,8 @@ def discrepancies_table(report: VerifyReport) -> Table:
     table.add_column("Stored", justify="right")
     table.add_column("What is wrong", overflow="fold")
     for item in report.discrepancies:
-        table.add_row(
-            item.check, item.subject, item.field,
+        _row(
+            table, item.check, item.subject, item.field,
             "" if item.expected is None else minor_units(item.expected),
             "" if item.actual is None else minor_units(item.actual),
             item.message,

@@ -37,12 +37,15 @@ from tally.core.ledger.records import TransactionRecord
 
 from . import cards_repo
 from .engine import Commit, Post, Step, Void
+from .jobs_repo import schedule
 from .outbox import emit
 
 if TYPE_CHECKING:
     from tally.services import Services
 
 log = logging.getLogger("tally.cards")
+
+EXPIRY_JOB = "cards.authorization_expiry"
 
 
 class AuthorizationDeclined(TallyError):
@@ -64,10 +67,16 @@ async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> di
     async with services.db.read() as conn:
         card = await cards_repo.get_card(conn, card_id)
     auth = Authorization(
-        auth_id=new_id("auth"), card_id=card_id, amount=req.amount, currency=req.currency,
-        merchant_id=req.merchant_id, merchant_name=req.merchant_name,
-        merchant_category=req.merchant_category, status=AuthStatus.PENDING,
-        created_at=now, updated_at=now,
+        auth_id=new_id("auth"),
+        card_id=card_id,
+        amount=req.amount,
+        currency=req.currency,
+        merchant_id=req.merchant_id,
+        merchant_name=req.merchant_name,
+        merchant_category=req.merchant_category,
+        status=AuthStatus.PENDING,
+        created_at=now,
+        updated_at=now,
         expires_at=expiry(now, services.settings.card_hold_seconds),
     )
     decline = static_decline(card, req)
@@ -82,8 +91,14 @@ async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> di
             raise AuthorizationDeclined(*again)
         auth.hold_transaction_id = records[0].transaction_id
         await cards_repo.insert_authorization(conn, auth)
-        await emit(conn, "card.authorization.approved", authorization_view(auth),
-                   now=now, subject_id=auth.auth_id)
+        await schedule(conn, EXPIRY_JOB, auth.auth_id, auth.expires_at or now, now=now)
+        await emit(
+            conn,
+            "card.authorization.approved",
+            authorization_view(auth),
+            now=now,
+            subject_id=auth.auth_id,
+        )
 
     try:
         await services.engine.execute([Post(hold_plan(card, auth, now=now))], extra=approve)
@@ -104,8 +119,13 @@ async def _record_decline(
     auth.hold_transaction_id = None
     async with services.db.write() as conn:
         await cards_repo.insert_authorization(conn, auth)
-        await emit(conn, "card.authorization.declined", authorization_view(auth),
-                   now=auth.created_at, subject_id=auth.auth_id)
+        await emit(
+            conn,
+            "card.authorization.declined",
+            authorization_view(auth),
+            now=auth.created_at,
+            subject_id=auth.auth_id,
+        )
     return authorization_view(auth)
 
 
@@ -126,17 +146,30 @@ async def capture(
     steps: list[Step] = [Commit(hold, precise_amount=amount)]
     if amount < auth.amount:
         steps.append(Void(hold))
-    return await _finish(services, auth, steps, AuthStatus.CAPTURED, amount,
-                         "card.authorization.captured", now=services.clock.now())
+    return await _finish(
+        services,
+        auth,
+        steps,
+        AuthStatus.CAPTURED,
+        amount,
+        "card.authorization.captured",
+        now=services.clock.now(),
+    )
 
 
 async def reverse(services: Services, card_id: str, auth_id: str) -> dict[str, Any]:
     async with services.db.read() as conn:
         auth = await cards_repo.get_authorization(conn, card_id, auth_id)
     check_pending(auth, "reversed")
-    return await _finish(services, auth, [Void(str(auth.hold_transaction_id))],
-                         AuthStatus.REVERSED, 0, "card.authorization.reversed",
-                         now=services.clock.now())
+    return await _finish(
+        services,
+        auth,
+        [Void(str(auth.hold_transaction_id))],
+        AuthStatus.REVERSED,
+        0,
+        "card.authorization.reversed",
+        now=services.clock.now(),
+    )
 
 
 async def _finish(
@@ -151,11 +184,15 @@ async def _finish(
 ) -> dict[str, Any]:
     async def record(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
         done = await cards_repo.finish_authorization(
-            conn, auth.auth_id, status=status, captured=captured,
-            released=auth.amount - captured, now=now)
+            conn,
+            auth.auth_id,
+            status=status,
+            captured=captured,
+            released=auth.amount - captured,
+            now=now,
+        )
         if not done:
-            raise AuthorizationNotPending(
-                f"authorization {auth.auth_id} is no longer pending")
+            raise AuthorizationNotPending(f"authorization {auth.auth_id} is no longer pending")
         auth.status, auth.captured_amount = status, captured
         auth.released_amount, auth.updated_at = auth.amount - captured, now
         await emit(conn, event, authorization_view(auth), now=now, subject_id=auth.auth_id)
@@ -178,16 +215,30 @@ async def expire_authorizations(
         due = await cards_repo.expired_pending(conn, moment, limit=limit)
     expired = 0
     for row in due:
-        async with services.db.read() as conn:
-            auth = await cards_repo.get_authorization(conn, row.card_id, row.auth_id)
-        if auth.status != AuthStatus.PENDING:
-            continue
-        try:
-            await _finish(services, auth, [Void(str(auth.hold_transaction_id))],
-                          AuthStatus.EXPIRED, 0, "card.authorization.expired", now=moment)
-        except AuthorizationNotPending:
-            continue  # captured or reversed a moment ago
-        expired += 1
+        expired += await expire_authorization(services, row.auth_id, moment)
     if expired:
         log.info("expired %d card authorizations", expired)
     return expired
+
+
+async def expire_authorization(services: Services, auth_id: str, now: datetime) -> bool:
+    """Release one authorization if it is still pending and due (idempotent)."""
+    async with services.db.read() as conn:
+        auth = await cards_repo.find_authorization(conn, auth_id)
+    if auth is None or auth.status != AuthStatus.PENDING:
+        return False
+    if auth.expires_at is not None and auth.expires_at > now:
+        return False
+    try:
+        await _finish(
+            services,
+            auth,
+            [Void(str(auth.hold_transaction_id))],
+            AuthStatus.EXPIRED,
+            0,
+            "card.authorization.expired",
+            now=now,
+        )
+    except AuthorizationNotPending:
+        return False  # captured or reversed a moment ago
+    return True

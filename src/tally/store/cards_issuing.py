@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 
 def _balance_meta(card: VirtualCard) -> dict[str, Any]:
-    meta: dict[str, Any] = {"card_id": card.card_id, "card_state": card.state,
-                            "holder_id": card.holder_id}
+    meta: dict[str, Any] = {
+        "card_id": card.card_id,
+        "card_state": card.state,
+        "holder_id": card.holder_id,
+    }
     if card.details is not None:
         meta["card_number"] = masked(None, card.details.last4)
         meta["card_expiry"] = f"{card.details.exp_month:02d}/{card.details.exp_year}"
@@ -54,8 +57,9 @@ async def _check_holder(conn: Any, holder_id: str, kind: str) -> None:
         await conn.execute(sa.select(tc.persons.c.id).where(tc.persons.c.person_id == holder_id))
     ).first()
     if found is None:
-        raise CardFieldInvalid(f"holder: person {holder_id} does not exist",
-                               details={"field": "holder"})
+        raise CardFieldInvalid(
+            f"holder: person {holder_id} does not exist", details={"field": "holder"}
+        )
 
 
 async def create_virtual_card(services: Services, raw: dict[str, Any]) -> dict[str, Any]:
@@ -69,13 +73,24 @@ async def create_virtual_card(services: Services, raw: dict[str, Any]) -> dict[s
     if not isinstance(meta, dict):
         raise CardFieldInvalid("meta_data must be an object", details={"field": "meta_data"})
     raw_details = raw.get("details")
-    details, secret = (None, None) if raw_details is None else parse_issued_details(
-        raw_details, now=now)
+    details, secret = (
+        (None, None) if raw_details is None else parse_issued_details(raw_details, now=now)
+    )
     vault = vault_for_create(services.settings, has_details=details is not None)
     card = VirtualCard(
-        card_id=new_id("vcard"), holder_id=holder, holder_type=kind, currency=currency,
-        ledger_id="", balance_id=new_id("bln"), state=CardState.ACTIVE, limits=limits,
-        created_at=now, updated_at=now, merchant_lock=lock, details=details, meta_data=meta,
+        card_id=new_id("vcard"),
+        holder_id=holder,
+        holder_type=kind,
+        currency=currency,
+        ledger_id="",
+        balance_id=new_id("bln"),
+        state=CardState.ACTIVE,
+        limits=limits,
+        created_at=now,
+        updated_at=now,
+        merchant_lock=lock,
+        details=details,
+        meta_data=meta,
     )
     ciphertext = vault.seal(card.card_id, secret) if vault is not None and secret else None
     for attempt in (1, 2):
@@ -83,10 +98,14 @@ async def create_virtual_card(services: Services, raw: dict[str, Any]) -> dict[s
             async with services.db.write() as conn:
                 await _check_holder(conn, holder, kind)
                 card.ledger_id = await cards_repo.ensure_ledger(
-                    conn, "virtual_cards", currency, now=now)
+                    conn, "virtual_cards", currency, now=now
+                )
                 balance = BalanceRecord(
-                    balance_id=card.balance_id, ledger_id=card.ledger_id, currency=currency,
-                    created_at=now, identity_id=holder if kind == "identity" else None,
+                    balance_id=card.balance_id,
+                    ledger_id=card.ledger_id,
+                    currency=currency,
+                    created_at=now,
+                    identity_id=holder if kind == "identity" else None,
                     meta_data=_balance_meta(card),
                 )
                 await ledger_repo.insert_balance(conn, balance, now=now)
@@ -119,10 +138,14 @@ async def change_state(services: Services, card_id: str, action: str) -> dict[st
         card.state = next_state(card, action)
         card.updated_at = now
         await cards_repo.set_state(conn, card_id, card.state, now=now)
-        await ledger_repo.merge_metadata(conn, card.balance_id, {"card_state": card.state},
-                                         now=now)
+        await ledger_repo.merge_metadata(conn, card.balance_id, {"card_state": card.state}, now=now)
         balance = await ledger_repo.get_balance(conn, card.balance_id)
         view = virtual_card_view(card, balance)
-        await emit(conn, "card.state_changed", {**view, "previous_state": previous},
-                   now=now, subject_id=card_id)
+        await emit(
+            conn,
+            "card.state_changed",
+            {**view, "previous_state": previous},
+            now=now,
+            subject_id=card_id,
+        )
     return view

@@ -21,6 +21,7 @@ from . import tables_cards as tc
 LEDGER_NAMES = {
     "virtual_cards": "Virtual cards {currency}",
     "cashback": "Offer rewards {currency}",
+    "points": "Offer points {currency}",
 }
 
 
@@ -42,13 +43,16 @@ async def ensure_ledger(
     if found is not None:
         return str(found.ledger_id)
     ledger = LedgerRecord(
-        new_id("ldg"), LEDGER_NAMES[purpose].format(currency=currency), now,
+        new_id("ldg"),
+        LEDGER_NAMES[purpose].format(currency=currency),
+        now,
         {"purpose": purpose, "currency": currency},
     )
     await ledger_repo.insert_ledger(conn, ledger, now=now)
     await conn.execute(
-        tc.card_ledgers.insert().values(purpose=purpose, currency=currency,
-                                        ledger_id=ledger.ledger_id)
+        tc.card_ledgers.insert().values(
+            purpose=purpose, currency=currency, ledger_id=ledger.ledger_id
+        )
     )
     return ledger.ledger_id
 
@@ -60,8 +64,10 @@ def card_from_row(row: Any) -> VirtualCard:
     details = None
     if row.details_last4 is not None:
         details = IssuedDetails(
-            last4=row.details_last4, exp_month=row.details_exp_month,
-            exp_year=row.details_exp_year, brand=row.details_brand or "",
+            last4=row.details_last4,
+            exp_month=row.details_exp_month,
+            exp_year=row.details_exp_year,
+            brand=row.details_brand or "",
         )
     return VirtualCard(
         card_id=row.card_id,
@@ -84,26 +90,28 @@ async def insert_card(
     conn: AsyncConnection, card: VirtualCard, *, ciphertext: bytes | None
 ) -> None:
     details = card.details
-    await conn.execute(tc.virtual_cards.insert().values(
-        card_id=card.card_id,
-        holder_id=card.holder_id,
-        holder_type=card.holder_type,
-        currency=card.currency,
-        ledger_id=card.ledger_id,
-        balance_id=card.balance_id,
-        state=card.state,
-        per_authorization_limit=card.limits.per_authorization,
-        daily_limit=card.limits.per_day,
-        merchant_lock=card.merchant_lock,
-        details_ciphertext=ciphertext,
-        details_last4=details.last4 if details else None,
-        details_brand=details.brand if details else None,
-        details_exp_month=details.exp_month if details else None,
-        details_exp_year=details.exp_year if details else None,
-        created_at=card.created_at,
-        updated_at=card.updated_at,
-        meta_data=card.meta_data,
-    ))
+    await conn.execute(
+        tc.virtual_cards.insert().values(
+            card_id=card.card_id,
+            holder_id=card.holder_id,
+            holder_type=card.holder_type,
+            currency=card.currency,
+            ledger_id=card.ledger_id,
+            balance_id=card.balance_id,
+            state=card.state,
+            per_authorization_limit=card.limits.per_authorization,
+            daily_limit=card.limits.per_day,
+            merchant_lock=card.merchant_lock,
+            details_ciphertext=ciphertext,
+            details_last4=details.last4 if details else None,
+            details_brand=details.brand if details else None,
+            details_exp_month=details.exp_month if details else None,
+            details_exp_year=details.exp_year if details else None,
+            created_at=card.created_at,
+            updated_at=card.updated_at,
+            meta_data=card.meta_data,
+        )
+    )
 
 
 async def get_card(conn: AsyncConnection, card_id: str, *, lock: bool = False) -> VirtualCard:
@@ -112,8 +120,7 @@ async def get_card(conn: AsyncConnection, card_id: str, *, lock: bool = False) -
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
-        raise VirtualCardNotFound(f"virtual card {card_id} not found",
-                                  details={"card_id": card_id})
+        raise VirtualCardNotFound(f"virtual card {card_id} not found", details={"card_id": card_id})
     return card_from_row(row)
 
 
@@ -129,14 +136,16 @@ async def list_cards(
 async def lock_balance(conn: AsyncConnection, balance_id: str) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execute(
-            sa.select(t.balances.c.id).where(t.balances.c.balance_id == balance_id)
+            sa.select(t.balances.c.id)
+            .where(t.balances.c.balance_id == balance_id)
             .with_for_update()
         )
 
 
 async def set_state(conn: AsyncConnection, card_id: str, state: str, *, now: datetime) -> None:
     await conn.execute(
-        tc.virtual_cards.update().where(tc.virtual_cards.c.card_id == card_id)
+        tc.virtual_cards.update()
+        .where(tc.virtual_cards.c.card_id == card_id)
         .values(state=state, updated_at=now)
     )
 
@@ -169,25 +178,27 @@ def auth_from_row(row: Any) -> Authorization:
 
 
 async def insert_authorization(conn: AsyncConnection, auth: Authorization) -> None:
-    await conn.execute(_AUTH.insert().values(
-        auth_id=auth.auth_id,
-        card_id=auth.card_id,
-        amount=auth.amount,
-        currency=auth.currency,
-        merchant_id=auth.merchant_id,
-        merchant_name=auth.merchant_name,
-        merchant_category=auth.merchant_category,
-        status=auth.status,
-        decline_reason=auth.decline_reason,
-        decline_message=auth.decline_message,
-        hold_transaction_id=auth.hold_transaction_id,
-        captured_amount=auth.captured_amount,
-        released_amount=auth.released_amount,
-        expires_at=auth.expires_at,
-        created_at=auth.created_at,
-        updated_at=auth.updated_at,
-        meta_data=auth.meta_data,
-    ))
+    await conn.execute(
+        _AUTH.insert().values(
+            auth_id=auth.auth_id,
+            card_id=auth.card_id,
+            amount=auth.amount,
+            currency=auth.currency,
+            merchant_id=auth.merchant_id,
+            merchant_name=auth.merchant_name,
+            merchant_category=auth.merchant_category,
+            status=auth.status,
+            decline_reason=auth.decline_reason,
+            decline_message=auth.decline_message,
+            hold_transaction_id=auth.hold_transaction_id,
+            captured_amount=auth.captured_amount,
+            released_amount=auth.released_amount,
+            expires_at=auth.expires_at,
+            created_at=auth.created_at,
+            updated_at=auth.updated_at,
+            meta_data=auth.meta_data,
+        )
+    )
 
 
 async def get_authorization(conn: AsyncConnection, card_id: str, auth_id: str) -> Authorization:
@@ -204,12 +215,20 @@ async def get_authorization(conn: AsyncConnection, card_id: str, auth_id: str) -
     return auth_from_row(row)
 
 
+async def find_authorization(conn: AsyncConnection, auth_id: str) -> Authorization | None:
+    row = (await conn.execute(sa.select(_AUTH).where(_AUTH.c.auth_id == auth_id))).first()
+    return auth_from_row(row) if row is not None else None
+
+
 async def list_authorizations(
     conn: AsyncConnection, card_id: str, *, status: str | None, limit: int, offset: int
 ) -> list[Authorization]:
     query = (
-        sa.select(_AUTH).where(_AUTH.c.card_id == card_id)
-        .order_by(_AUTH.c.id.desc()).limit(limit).offset(offset)
+        sa.select(_AUTH)
+        .where(_AUTH.c.card_id == card_id)
+        .order_by(_AUTH.c.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     if status:
         query = query.where(_AUTH.c.status == status.upper())
@@ -218,8 +237,9 @@ async def list_authorizations(
 
 async def approved_since(conn: AsyncConnection, card_id: str, since: datetime) -> int:
     """Approved amounts since ``since``: pending in full, captured as captured."""
-    pending = sa.case((_AUTH.c.status == AuthStatus.PENDING, _AUTH.c.amount),
-                      else_=_AUTH.c.captured_amount)
+    pending = sa.case(
+        (_AUTH.c.status == AuthStatus.PENDING, _AUTH.c.amount), else_=_AUTH.c.captured_amount
+    )
     total = (
         await conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(pending), 0))

@@ -19,7 +19,9 @@ from tally.core.errors import (
     DuplicateReference,
     InvalidAmount,
     NotInflight,
+    TallyError,
     TransactionInvalid,
+    TransactionNotFound,
 )
 from tally.core.ledger import balances as rules
 from tally.core.ledger.balances import BalanceState
@@ -86,13 +88,15 @@ def planned_references(ops: Iterable[Op]) -> list[str]:
 
 
 def open_hold_ids(ops: Iterable[Op]) -> list[str]:
-    return sorted({
-        target.transaction_id
-        for op in ops
-        for step in op.steps
-        if isinstance(step, Commit | Void)
-        for target in op.targets[step.transaction_id]
-    })
+    return sorted(
+        {
+            target.transaction_id
+            for op in ops
+            for step in op.steps
+            if isinstance(step, Commit | Void)
+            for target in op.targets[step.transaction_id]
+        }
+    )
 
 
 def apply_op(op: Op, batch: BatchState) -> None:
@@ -100,12 +104,15 @@ def apply_op(op: Op, batch: BatchState) -> None:
     work = _Work(batch.states, batch.holds)
     records: list[TransactionRecord] = []
     new_refs: set[str] = set()
-    for step in op.steps:
+    for index, step in enumerate(op.steps):
         for reference in _references_of(step, op):
             _check_reference(reference, batch.taken, step)
             _check_reference(reference, new_refs, step)
         if isinstance(step, Post):
-            made = _post(step.plan, work, batch)
+            built = op.built.get(index)
+            if built is None:
+                built = post_records(step.plan, batch.indicators, batch.now)
+            made = _post(step.plan, built, work)
         elif isinstance(step, Commit | Void):
             made = _settle_hold(step, op.targets[step.transaction_id], work, batch.now)
         else:
@@ -139,53 +146,59 @@ def _check_reference(reference: str, taken: set[str], step: Step) -> None:
     raise DuplicateReference(f"reference {reference} has already been used")
 
 
-def _post(plan: TransferPlan, work: _Work, batch: BatchState) -> list[TransactionRecord]:
+def post_records(
+    plan: TransferPlan, indicators: Indicators, now: datetime
+) -> list[TransactionRecord]:
+    """The rows a plan writes if it applies (built before the batch locks anything)."""
     status = (
         Status.SCHEDULED
         if plan.scheduled_for
         else (Status.INFLIGHT if plan.inflight else Status.APPLIED)
     )
     parent = plan.parent_transaction or (plan.transaction_id if plan.multi else None)
-    records = []
-    for leg in plan.legs:
-        source = work.balance(resolve(leg.source, plan.currency, batch.indicators), leg.source)
-        destination = work.balance(
-            resolve(leg.destination, plan.currency, batch.indicators), leg.destination
+    return [
+        TransactionRecord(
+            transaction_id=leg.transaction_id,
+            parent_transaction=parent,
+            source=resolve(leg.source, plan.currency, indicators),
+            destination=resolve(leg.destination, plan.currency, indicators),
+            reference=leg.reference,
+            precise_amount=leg.amount,
+            precision=plan.precision,
+            currency=plan.currency,
+            status=status,
+            kind=Kind.TRANSFER,
+            created_at=now,
+            effective_date=plan.effective_date or now,
+            description=plan.description,
+            meta_data=dict(plan.meta_data),
+            allow_overdraft=plan.overdraft.allow,
+            overdraft_limit=plan.overdraft.limit,
+            inflight=plan.inflight,
+            atomic=plan.atomic,
+            scheduled_for=plan.scheduled_for,
+            inflight_expiry_date=plan.inflight_expiry_date,
         )
+        for leg in plan.legs
+    ]
+
+
+def _post(
+    plan: TransferPlan, records: list[TransactionRecord], work: _Work
+) -> list[TransactionRecord]:
+    for leg, record in zip(plan.legs, records, strict=True):
+        source = work.balance(record.source, leg.source)
+        destination = work.balance(record.destination, leg.destination)
         if source.balance_id == destination.balance_id:
             raise TransactionInvalid("source and destination cannot be the same balance")
         rules.check_currency(source, plan.currency)
         rules.check_currency(destination, plan.currency)
-        if status == Status.APPLIED:
+        if record.status == Status.APPLIED:
             rules.check_funds(source, leg.amount, plan.overdraft)
             rules.apply(source, destination, leg.amount)
-        elif status == Status.INFLIGHT:
+        elif record.status == Status.INFLIGHT:
             rules.check_funds(source, leg.amount, plan.overdraft)
             rules.hold(source, destination, leg.amount)
-        records.append(
-            TransactionRecord(
-                transaction_id=leg.transaction_id,
-                parent_transaction=parent,
-                source=source.balance_id,
-                destination=destination.balance_id,
-                reference=leg.reference,
-                precise_amount=leg.amount,
-                precision=plan.precision,
-                currency=plan.currency,
-                status=status,
-                kind=Kind.TRANSFER,
-                created_at=batch.now,
-                effective_date=plan.effective_date or batch.now,
-                description=plan.description,
-                meta_data=dict(plan.meta_data),
-                allow_overdraft=plan.overdraft.allow,
-                overdraft_limit=plan.overdraft.limit,
-                inflight=plan.inflight,
-                atomic=plan.atomic,
-                scheduled_for=plan.scheduled_for,
-                inflight_expiry_date=plan.inflight_expiry_date,
-            )
-        )
     return records
 
 
@@ -270,6 +283,15 @@ class _Work:
     def keep(self) -> None:
         self._states.update(self._balances)
         self._holds.update(self._hold_copies)
+
+
+def missing_target(step: Commit | Void | Refund) -> TallyError:
+    """The error for a commit, void or refund naming a transaction that does not exist."""
+    if isinstance(step, Refund):
+        return TransactionNotFound(
+            f"no transaction to refund: {step.transaction_id} does not exist"
+        )
+    return TransactionNotFound(f"transaction {step.transaction_id} not found")
 
 
 def check_zero_sum(before: dict[str, BalanceState], changed: dict[str, BalanceState]) -> None:

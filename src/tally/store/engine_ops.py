@@ -75,6 +75,8 @@ class Op:
     future: asyncio.Future[list[TransactionRecord]] | None = None
     # filled while the batch runs
     targets: dict[str, list[TransactionRecord]] = field(default_factory=dict)
+    built: dict[int, list[TransactionRecord]] = field(default_factory=dict)  # by step index
+    encoded: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # by transaction id
     error: BaseException | None = None
     records: list[TransactionRecord] = field(default_factory=list)
 

@@ -16,6 +16,20 @@ metadata = sa.MetaData(
     }
 )
 
+
+
+def _is_net(total: str, credit: str, debit: str, *, name: str) -> list[sa.CheckConstraint]:
+    """``total = credit - debit``. SQLite keeps amounts beyond 64 bits as text, which its SQL
+    arithmetic cannot subtract exactly, so there the check covers 64-bit values only (the engine
+    checks every amount exactly before writing; PostgreSQL checks all of them)."""
+    exact = f"{total} = {credit} - {debit}"
+    wide = " OR ".join(f"typeof({c}) = 'text'" for c in (total, credit, debit))
+    return [
+        sa.CheckConstraint(exact, name=name).ddl_if(dialect="postgresql"),
+        sa.CheckConstraint(f"{wide} OR {exact}", name=name).ddl_if(dialect="sqlite"),
+    ]
+
+
 ledgers = sa.Table(
     "ledgers",
     metadata,
@@ -71,9 +85,9 @@ balances = sa.Table(
     sa.Column("created_at", Micros, nullable=False),
     sa.Column("meta_data", Json, nullable=False),
     sa.UniqueConstraint("indicator", "currency"),
-    sa.CheckConstraint("balance = credit_balance - debit_balance", name="balance_is_net"),
-    sa.CheckConstraint(
-        "inflight_balance = inflight_credit_balance - inflight_debit_balance",
+    *_is_net("balance", "credit_balance", "debit_balance", name="balance_is_net"),
+    *_is_net(
+        "inflight_balance", "inflight_credit_balance", "inflight_debit_balance",
         name="inflight_is_net",
     ),
     sa.Index("ix_balances_ledger_id", "ledger_id"),

@@ -35,7 +35,10 @@ virtual_cards = sa.Table(
     sa.Column("currency", sa.String(32), nullable=False),
     sa.Column("ledger_id", sa.String(80), nullable=False),
     sa.Column(
-        "balance_id", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False,
+        "balance_id",
+        sa.String(80),
+        sa.ForeignKey("balances.balance_id"),
+        nullable=False,
         unique=True,
     ),
     sa.Column("state", sa.String(16), nullable=False),
@@ -127,8 +130,9 @@ linked_cards = sa.Table(
     metadata,
     _pk(),
     sa.Column("card_id", sa.String(80), nullable=False, unique=True),
-    sa.Column("person_id", sa.String(80), sa.ForeignKey("persons.person_id"), nullable=False,
-              index=True),
+    sa.Column(
+        "person_id", sa.String(80), sa.ForeignKey("persons.person_id"), nullable=False, index=True
+    ),
     sa.Column("fingerprint", sa.String(80), nullable=False, unique=True),
     sa.Column("brand", sa.String(32), nullable=False),
     sa.Column("first6", sa.String(6), nullable=False),
@@ -145,8 +149,9 @@ card_offers = sa.Table(
     _pk(),
     sa.Column("card_offer_id", sa.String(80), nullable=False, unique=True),
     sa.Column("card_id", sa.String(80), sa.ForeignKey("linked_cards.card_id"), nullable=False),
-    sa.Column("offer_id", sa.String(80), sa.ForeignKey("offers.offer_id"), nullable=False,
-              index=True),
+    sa.Column(
+        "offer_id", sa.String(80), sa.ForeignKey("offers.offer_id"), nullable=False, index=True
+    ),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("redemption_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Micros, nullable=False),
@@ -188,8 +193,9 @@ offer_redemptions = sa.Table(
     metadata,
     _pk(),
     sa.Column("redemption_id", sa.String(80), nullable=False, unique=True),
-    sa.Column("offer_id", sa.String(80), sa.ForeignKey("offers.offer_id"), nullable=False,
-              index=True),
+    sa.Column(
+        "offer_id", sa.String(80), sa.ForeignKey("offers.offer_id"), nullable=False, index=True
+    ),
     sa.Column("card_id", sa.String(80), nullable=False, index=True),
     sa.Column("person_id", sa.String(80), nullable=False),
     sa.Column("card_transaction_id", sa.String(80), nullable=False, unique=True),
@@ -198,8 +204,9 @@ offer_redemptions = sa.Table(
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(32), nullable=False),
     sa.Column("spend", Amount, nullable=False),
+    sa.Column("refunded_spend", Amount, nullable=False),
     sa.Column("reversed_amount", Amount, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
     sa.Column("transaction_id", sa.String(80), nullable=False),
     sa.Column("final_at", Micros, nullable=True),
     sa.Column("created_at", Micros, nullable=False),

@@ -1,9 +1,9 @@
 """The transaction rows' own rules, and exact sums over them on both stores (used by ``verify``).
 
-Rules checked:
+Rules checked, in one scan each:
 - a commit or void row belongs to an INFLIGHT hold (kind ``transfer``) with the same source,
-  destination and currency; a commit is APPLIED, a void is VOID;
-- a hold's commits and voids together never exceed it, and it is voided at most once;
+  destination and currency; a commit is APPLIED, a void is VOID; a hold's commits and voids
+  together never exceed it, and it is voided at most once;
 - a refund reverses an APPLIED row that is not itself a refund: same amount and currency, parties
   swapped; an original is refunded at most once.
 
@@ -21,6 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from tally.core.ledger.records import Kind, Status
 
@@ -68,145 +70,160 @@ class ExactSums:
             wide = found.first() is not None
         return cls(conn, sqlite=sqlite, wide=wide)
 
+    def group_keys(self, keys: Sequence[Any]) -> list[Any]:
+        """On SQLite, ``GROUP BY +key``: the unary plus keeps the planner from walking an index in
+        key order (one random read per row) instead of scanning the table once."""
+        if not self.sqlite:
+            return list(keys)
+        return [UnaryExpression(key, operator=custom_op("+"), type_=key.type) for key in keys]
+
     @property
     def sql_compares_exactly(self) -> bool:
         """Whether amount comparisons in SQL are exact (false on SQLite with text amounts)."""
         return not self.wide
 
     async def sum_by(
-        self, keys: Sequence[Any], amount: Any, *, where: Sequence[Any], from_: Any
-    ) -> dict[Key, int]:
-        query = sa.select(*keys, sa.func.sum(amount)).select_from(from_).where(*where)
+        self, keys: Sequence[Any], amount: Any, *, when: Sequence[Any], from_: Any
+    ) -> dict[Key, list[int]]:
+        """Per group of ``keys``: one sum of ``amount`` per condition in ``when`` (one scan)."""
+        parts = [sa.case((condition, amount), else_=0) for condition in when]
+        n = len(parts)
+        query = sa.select(*keys, *(sa.func.sum(p) for p in parts)).select_from(from_)
         if self.wide:
             query = query.where(sa.func.typeof(amount) == "integer")
         try:
-            rows = (await self.conn.execute(query.group_by(*keys))).all()
+            rows = (await self.conn.execute(query.group_by(*self.group_keys(keys)))).all()
         except sa.exc.DBAPIError as exc:
             if not (self.sqlite and _is_overflow(exc)):
                 raise
-            return await self._sum_in_python(keys, amount, where=where, from_=from_)
-        totals = {tuple(row[:-1]): int(row[-1]) for row in rows}
+            return await self._sum_in_python(keys, parts, where=[], from_=from_)
+        totals = {tuple(row[:-n]): [int(v) for v in row[-n:]] for row in rows}
         if self.wide:
-            narrow = [*where, sa.func.typeof(amount) != "integer"]
-            for key, value in (await self._sum_in_python(
-                    keys, amount, where=narrow, from_=from_)).items():
-                totals[key] = totals.get(key, 0) + value
+            narrow = [sa.func.typeof(amount) != "integer"]
+            for key, values in (await self._sum_in_python(
+                    keys, parts, where=narrow, from_=from_)).items():
+                into = totals.setdefault(key, [0] * n)
+                for index, value in enumerate(values):
+                    into[index] += value
         return totals
 
     async def _sum_in_python(
-        self, keys: Sequence[Any], amount: Any, *, where: Sequence[Any], from_: Any
-    ) -> dict[Key, int]:
-        totals: dict[Key, int] = {}
-        query = sa.select(*keys, amount).select_from(from_).where(*where)
+        self, keys: Sequence[Any], parts: Sequence[Any], *, where: Sequence[Any], from_: Any
+    ) -> dict[Key, list[int]]:
+        n = len(parts)
+        totals: dict[Key, list[int]] = {}
+        query = sa.select(*keys, *parts).select_from(from_).where(*where)
         result = await self.conn.stream(query.execution_options(yield_per=10_000))
         async for row in result:
-            key = tuple(row[:-1])
-            totals[key] = totals.get(key, 0) + int(row[-1])
+            into = totals.setdefault(tuple(row[:-n]), [0] * n)
+            for index, value in enumerate(row[-n:]):
+                into[index] += int(value)
         return totals
 
 
 async def row_discrepancies(
     conn: AsyncConnection, sums: ExactSums, *, limit: int
 ) -> list[Discrepancy]:
-    found = await _misplaced_hold_rows(conn, limit)
-    found += await _overused_holds(conn, sums, limit)
-    found += await _bad_refunds(conn, limit)
-    found += await _repeated_refunds(conn, limit)
+    found = await _hold_discrepancies(conn, sums, limit)
+    found += await _refund_discrepancies(conn, sums, limit)
     return found
 
 
 # ---- holds ----------------------------------------------------------------------------------
 
 
-async def _misplaced_hold_rows(conn: AsyncConnection, limit: int) -> list[Discrepancy]:
-    child, hold = t.transactions.alias("child"), t.transactions.alias("hold")
-    c, h = child.c, hold.c
-    query = (
-        sa.select(c.transaction_id, c.kind, c.status, c.parent_transaction, c.source,
-                  c.destination, c.currency, h.id.label("hold_row"), h.status.label("h_status"),
-                  h.kind.label("h_kind"), h.source.label("h_source"),
-                  h.destination.label("h_destination"), h.currency.label("h_currency"))
-        .select_from(child.outerjoin(hold, h.transaction_id == c.parent_transaction))
-        .where(c.kind.in_([Kind.COMMIT, Kind.VOID]))
-        .where(sa.or_(
-            h.id.is_(None), h.status != Status.INFLIGHT, h.kind != Kind.TRANSFER,
-            h.source != c.source, h.destination != c.destination, h.currency != c.currency,
-            sa.and_(c.kind == Kind.COMMIT, c.status != Status.APPLIED),
-            sa.and_(c.kind == Kind.VOID, c.status != Status.VOID),
-        ))
-        .order_by(c.id)
-        .limit(limit)
-    )
-    return [_misplaced(row) for row in await conn.execute(query)]
-
-
-def _misplaced(row: Any) -> Discrepancy:
-    name = f"{row.kind} row {row.transaction_id}"
-    if row.hold_row is None:
-        reason = f"{name} points to {row.parent_transaction}, which does not exist"
-    elif row.h_status != Status.INFLIGHT or row.h_kind != Kind.TRANSFER:
-        reason = (f"{name} settles {row.parent_transaction}, which is a {row.h_status} "
-                  f"{row.h_kind} row, not an inflight hold")
-    elif (row.source, row.destination, row.currency) != (
-            row.h_source, row.h_destination, row.h_currency):
-        reason = (f"{name} moves {row.currency} from {row.source} to {row.destination}; its hold "
-                  f"{row.parent_transaction} moves {row.h_currency} from {row.h_source} to "
-                  f"{row.h_destination}")
-    else:
-        reason = f"{name} has status {row.status}"
-    return Discrepancy("hold", row.transaction_id, "parent_transaction", None, None, reason)
-
-
-async def _overused_holds(
+async def _hold_discrepancies(
     conn: AsyncConnection, sums: ExactSums, limit: int
 ) -> list[Discrepancy]:
-    hold, child = t.transactions.alias("hold"), t.transactions.alias("child")
-    h, c = hold.c, child.c
-    used = sa.func.sum(c.precise_amount)
-    voids = sa.func.sum(sa.case((c.kind == Kind.VOID, 1), else_=0))
-    base = (
-        sa.select(h.transaction_id, h.precise_amount, used.label("used"), voids.label("voids"))
-        .select_from(hold.join(child, c.parent_transaction == h.transaction_id))
-        .where(c.kind.in_([Kind.COMMIT, Kind.VOID]))
-        .where(h.status == Status.INFLIGHT, h.kind == Kind.TRANSFER)
-        .group_by(h.transaction_id, h.precise_amount)
-    )
+    """One scan: the commit and void rows grouped by the hold they settle."""
     if sums.sql_compares_exactly:
         try:
-            rows = await conn.execute(
-                base.having(sa.or_(used > h.precise_amount, voids > 1)).limit(limit))
-            return [_overused(row.transaction_id, row.precise_amount, int(row.used), row.voids)
-                    for row in rows]
+            return _hold_findings(await conn.execute(_holds_query(sums, amounts=True, limit=limit)))
         except sa.exc.DBAPIError as exc:
             if not (sums.sqlite and _is_overflow(exc)):
                 raise
-    return await _overused_in_python(conn, limit)
+    found = _hold_findings(await conn.execute(_holds_query(sums, amounts=False, limit=limit)))
+    return (found + await _overused_in_python(conn))[:limit]
 
 
-async def _overused_in_python(conn: AsyncConnection, limit: int) -> list[Discrepancy]:
-    """The same check, streaming each hold's settling rows in order (exact for any size)."""
+def _holds_query(sums: ExactSums, *, amounts: bool, limit: int) -> Any:
+    child, hold = t.transactions.alias("child"), t.transactions.alias("hold")
+    c, h = child.c, hold.c
+    astray = sa.or_(
+        h.source != c.source, h.destination != c.destination, h.currency != c.currency,
+        sa.and_(c.kind == Kind.COMMIT, c.status != Status.APPLIED),
+        sa.and_(c.kind == Kind.VOID, c.status != Status.VOID),
+    )
+    stray = sa.func.sum(sa.case((astray, 1), else_=0))
+    voids = sa.func.sum(sa.case((c.kind == Kind.VOID, 1), else_=0))
+    wrong = [h.id.is_(None), h.status != Status.INFLIGHT, h.kind != Kind.TRANSFER, stray > 0,
+             voids > 1]
+    used: Any = sa.null()
+    if amounts:
+        used = sa.func.sum(c.precise_amount)
+        wrong.append(used > h.precise_amount)
+    hold_columns = [h.id, h.status, h.kind, h.precise_amount]
+    return (
+        sa.select(c.parent_transaction, *hold_columns, used.label("used"),
+                  voids.label("voids"), stray.label("stray"),
+                  sa.func.min(sa.case((astray, c.transaction_id))).label("example"))
+        .select_from(child.outerjoin(hold, h.transaction_id == c.parent_transaction))
+        .where(c.kind.in_([Kind.COMMIT, Kind.VOID]))
+        .group_by(*sums.group_keys([c.parent_transaction]), *hold_columns)
+        .having(sa.or_(*wrong))
+        .limit(limit)
+    )
+
+
+def _hold_findings(rows: Any) -> list[Discrepancy]:
+    found: list[Discrepancy] = []
+    for row in rows:
+        hold_id = row.parent_transaction or "(none)"
+        if row.id is None:
+            found.append(_hold(hold_id, f"commit/void rows settle {hold_id}, which does not exist"))
+            continue
+        if row.status != Status.INFLIGHT or row.kind != Kind.TRANSFER:
+            found.append(_hold(hold_id, f"commit/void rows settle {hold_id}, which is a "
+                                        f"{row.status} {row.kind} row, not an inflight hold"))
+        if row.stray:
+            found.append(_hold(hold_id, f"{row.stray} commit/void row(s) of {hold_id} do not match "
+                                        f"it (other parties, currency or status), e.g. "
+                                        f"{row.example}"))
+        if row.used is not None and row.used > row.precise_amount:
+            found.append(_overused(hold_id, row.precise_amount, int(row.used), row.voids))
+        elif row.voids > 1:
+            found.append(_overused(hold_id, row.precise_amount, 0, row.voids))
+    return found
+
+
+def _hold(hold_id: str, message: str) -> Discrepancy:
+    return Discrepancy("hold", hold_id, "parent_transaction", None, None, message)
+
+
+async def _overused_in_python(conn: AsyncConnection) -> list[Discrepancy]:
+    """Holds whose commits and voids exceed them, streaming each hold's rows in order (exact for
+    any size; used on SQLite when amounts are wider than 64 bits or their sums would overflow)."""
     hold, child = t.transactions.alias("hold"), t.transactions.alias("child")
     h, c = hold.c, child.c
     query = (
-        sa.select(h.transaction_id, h.precise_amount, c.precise_amount.label("used"), c.kind)
+        sa.select(h.transaction_id, h.precise_amount, c.precise_amount.label("used"))
         .select_from(hold.join(child, c.parent_transaction == h.transaction_id))
         .where(c.kind.in_([Kind.COMMIT, Kind.VOID]))
         .where(h.status == Status.INFLIGHT, h.kind == Kind.TRANSFER)
         .order_by(h.transaction_id)
     )
     found: list[Discrepancy] = []
-    current: list[Any] | None = None  # [hold id, hold amount, used, voids]
+    current: list[Any] = [None, 0, 0]  # hold id, its amount, what its rows use
     result = await conn.stream(query.execution_options(yield_per=10_000))
     async for row in result:
-        if current is None or current[0] != row.transaction_id:
-            if current is not None and (current[2] > current[1] or current[3] > 1):
-                found.append(_overused(*current))
-            current = [row.transaction_id, row.precise_amount, 0, 0]
+        if current[0] != row.transaction_id:
+            if current[2] > current[1]:
+                found.append(_overused(current[0], current[1], current[2], 0))
+            current = [row.transaction_id, row.precise_amount, 0]
         current[2] += row.used
-        current[3] += 1 if row.kind == Kind.VOID else 0
-    if current is not None and (current[2] > current[1] or current[3] > 1):
-        found.append(_overused(*current))
-    return found[:limit]
+    if current[2] > current[1]:
+        found.append(_overused(current[0], current[1], current[2], 0))
+    return found
 
 
 def _overused(hold_id: str, amount: int, used: int, voids: int) -> Discrepancy:
@@ -221,61 +238,57 @@ def _overused(hold_id: str, amount: int, used: int, voids: int) -> Discrepancy:
 # ---- refunds --------------------------------------------------------------------------------
 
 
-async def _bad_refunds(conn: AsyncConnection, limit: int) -> list[Discrepancy]:
+async def _refund_discrepancies(
+    conn: AsyncConnection, sums: ExactSums, limit: int
+) -> list[Discrepancy]:
+    """One scan: the refund rows grouped by the row they reverse (amounts compared for equality,
+    which is exact on both stores)."""
     refund, original = t.transactions.alias("refund"), t.transactions.alias("original")
     r, o = refund.c, original.c
+    astray = sa.or_(
+        r.status != Status.APPLIED, r.precise_amount != o.precise_amount,
+        r.source != o.destination, r.destination != o.source, r.currency != o.currency,
+    )
+    stray = sa.func.sum(sa.case((astray, 1), else_=0))
+    count = sa.func.count()
+    original_columns = [o.id, o.kind, o.status, o.precise_amount, o.currency, o.source,
+                        o.destination]
     query = (
-        sa.select(r.transaction_id, r.parent_transaction, r.status, r.precise_amount,
-                  r.source, r.destination, r.currency, o.id.label("original_row"),
-                  o.kind.label("o_kind"), o.status.label("o_status"),
-                  o.precise_amount.label("o_amount"), o.source.label("o_source"),
-                  o.destination.label("o_destination"), o.currency.label("o_currency"))
+        sa.select(r.parent_transaction, *original_columns, count.label("refunds"),
+                  stray.label("stray"),
+                  sa.func.min(sa.case((astray, r.transaction_id))).label("example"))
         .select_from(refund.outerjoin(original, o.transaction_id == r.parent_transaction))
         .where(r.kind == Kind.REFUND)
-        .where(sa.or_(
-            o.id.is_(None), o.kind == Kind.REFUND, o.status != Status.APPLIED,
-            r.status != Status.APPLIED, o.precise_amount != r.precise_amount,
-            o.source != r.destination, o.destination != r.source, o.currency != r.currency,
-        ))
-        .order_by(r.id)
+        .group_by(*sums.group_keys([r.parent_transaction]), *original_columns)
+        .having(sa.or_(o.id.is_(None), o.kind == Kind.REFUND, o.status != Status.APPLIED,
+                       count > 1, stray > 0))
         .limit(limit)
     )
-    return [_bad_refund(row) for row in await conn.execute(query)]
+    found: list[Discrepancy] = []
+    for row in await conn.execute(query):
+        found.extend(_refund_findings(row))
+    return found
 
 
-def _bad_refund(row: Any) -> Discrepancy:
-    name = f"refund {row.transaction_id}"
-    original = row.parent_transaction
-    if row.original_row is None:
-        reason = f"{name} reverses {original}, which does not exist"
-    elif row.o_kind == Kind.REFUND:
-        reason = f"{name} refunds {original}, which is itself a refund (refunds are final)"
-    elif row.o_status != Status.APPLIED:
-        reason = f"{name} refunds {original}, which is {row.o_status}, not APPLIED"
+def _refund_findings(row: Any) -> list[Discrepancy]:
+    original = row.parent_transaction or "(none)"
+
+    def finding(message: str, **amounts: Any) -> Discrepancy:
+        return Discrepancy("refund", original, amounts.get("field", "parent_transaction"),
+                           amounts.get("expected"), amounts.get("actual"), message)
+
+    if row.id is None:
+        return [finding(f"refund rows reverse {original}, which does not exist")]
+    found = []
+    if row.kind == Kind.REFUND:
+        found.append(finding(f"{original} is itself a refund and is refunded (refunds are final)"))
     elif row.status != Status.APPLIED:
-        reason = f"{name} has status {row.status}"
-    elif row.precise_amount != row.o_amount or row.currency != row.o_currency:
-        reason = (f"{name} is {row.precise_amount} {row.currency}; the original {original} is "
-                  f"{row.o_amount} {row.o_currency}")
-    else:
-        reason = (f"{name} moves {row.source} -> {row.destination}; it should reverse "
-                  f"{original} ({row.o_source} -> {row.o_destination})")
-    return Discrepancy("refund", row.transaction_id, "parent_transaction", None, None, reason)
-
-
-async def _repeated_refunds(conn: AsyncConnection, limit: int) -> list[Discrepancy]:
-    tx = t.transactions.c
-    count = sa.func.count()
-    rows = await conn.execute(
-        sa.select(tx.parent_transaction, count.label("refunds"))
-        .where(tx.kind == Kind.REFUND, tx.parent_transaction.is_not(None))
-        .group_by(tx.parent_transaction)
-        .having(count > 1)
-        .order_by(tx.parent_transaction)
-        .limit(limit)
-    )
-    return [
-        Discrepancy("refund", row.parent_transaction, "refunds", 1, row.refunds,
-                    f"{row.parent_transaction} is refunded {row.refunds} times (at most once)")
-        for row in rows
-    ]
+        found.append(finding(f"{original} is refunded but is {row.status}, not APPLIED"))
+    if row.refunds > 1:
+        found.append(finding(f"{original} is refunded {row.refunds} times (at most once)",
+                             field="refunds", expected=1, actual=row.refunds))
+    if row.stray:
+        found.append(finding(
+            f"refund {row.example} does not reverse {original} exactly: the original moves "
+            f"{row.precise_amount} {row.currency} from {row.source} to {row.destination}"))
+    return found

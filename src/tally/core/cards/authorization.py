@@ -81,7 +81,8 @@ def parse_request(raw: dict[str, Any]) -> AuthorizationRequest:
         merchant_id=fields.merchant_id(raw.get("merchant_id")),
         merchant_name=fields.text(raw.get("merchant_name"), "merchant_name", required=False),
         merchant_category=fields.text(
-            raw.get("merchant_category"), "merchant_category", required=False, limit=32),
+            raw.get("merchant_category"), "merchant_category", required=False, limit=32
+        ),
     )
 
 
@@ -92,15 +93,21 @@ def static_decline(card: VirtualCard, req: AuthorizationRequest) -> tuple[str, s
     if card.state == CardState.BLOCKED:
         return Decline.CARD_BLOCKED, f"card {card.card_id} is blocked"
     if req.currency != card.currency:
-        return (Decline.CURRENCY_MISMATCH,
-                f"the card is in {card.currency}; the authorization is in {req.currency}")
+        return (
+            Decline.CURRENCY_MISMATCH,
+            f"the card is in {card.currency}; the authorization is in {req.currency}",
+        )
     if card.merchant_lock is not None and req.merchant_id not in card.merchant_lock:
-        return (Decline.MERCHANT_NOT_ALLOWED,
-                f"the card is locked to merchants {card.merchant_lock}")
+        return (
+            Decline.MERCHANT_NOT_ALLOWED,
+            f"the card is locked to merchants {card.merchant_lock}",
+        )
     limit = card.limits.per_authorization
     if limit is not None and req.amount > limit:
-        return (Decline.LIMIT_EXCEEDED,
-                f"{req.amount} is over the per-authorization limit of {limit}")
+        return (
+            Decline.LIMIT_EXCEEDED,
+            f"{req.amount} is over the per-authorization limit of {limit}",
+        )
     return None
 
 
@@ -108,9 +115,11 @@ def daily_decline(card: VirtualCard, amount: int, spent_today: int) -> tuple[str
     """The per-day check, given today's approved total (read with the card row locked)."""
     limit = card.limits.per_day
     if limit is not None and spent_today + amount > limit:
-        return (Decline.LIMIT_EXCEEDED,
-                f"{spent_today} already approved today; {amount} more is over the per-day "
-                f"limit of {limit}")
+        return (
+            Decline.LIMIT_EXCEEDED,
+            f"{spent_today} already approved today; {amount} more is over the per-day "
+            f"limit of {limit}",
+        )
     return None
 
 

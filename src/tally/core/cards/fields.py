@@ -47,9 +47,7 @@ def text(value: Any, name: str, *, required: bool = True, limit: int = MAX_TEXT)
     if not isinstance(value, str):
         raise CardFieldInvalid(f"{name} must be a string", details={"field": name})
     if len(value) > limit:
-        raise CardFieldInvalid(
-            f"{name} is longer than {limit} characters", details={"field": name}
-        )
+        raise CardFieldInvalid(f"{name} is longer than {limit} characters", details={"field": name})
     return value.strip()
 
 

@@ -105,7 +105,8 @@ def parse_limits(raw: Any) -> Limits:
         )
     return Limits(
         per_authorization=fields.optional_amount(
-            raw.get("per_authorization"), "limits.per_authorization"),
+            raw.get("per_authorization"), "limits.per_authorization"
+        ),
         per_day=fields.optional_amount(raw.get("per_day"), "limits.per_day"),
     )
 
@@ -139,7 +140,8 @@ def parse_issued_details(raw: Any, *, now: datetime) -> tuple[IssuedDetails, dic
     cvv = raw.get("cvv")
     if cvv is not None:
         if not isinstance(cvv, str) or not cvv.isdigit() or len(cvv) not in (3, 4):
-            raise CardFieldInvalid("details.cvv must be 3 or 4 digits as a string",
-                                   details={"field": "details.cvv"})
+            raise CardFieldInvalid(
+                "details.cvv must be 3 or 4 digits as a string", details={"field": "details.cvv"}
+            )
         sealed["cvv"] = cvv
     return IssuedDetails(last4=digits[-4:], exp_month=month, exp_year=year, brand=brand), sealed

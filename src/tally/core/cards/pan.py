@@ -71,14 +71,16 @@ def normalize(number: Any) -> str:
     if isinstance(number, int) and not isinstance(number, bool):
         number = str(number)
     if not isinstance(number, str):
-        raise InvalidCardNumber("number must be the card number as a string of digits",
-                                details={"field": "number"})
+        raise InvalidCardNumber(
+            "number must be the card number as a string of digits", details={"field": "number"}
+        )
     digits = _SEPARATORS.sub("", number)
     if not digits.isdigit() or not digits.isascii() or not 12 <= len(digits) <= 19:
         raise InvalidCardNumber("number must be 12 to 19 digits", details={"field": "number"})
     if not luhn_valid(digits):
-        raise InvalidCardNumber("number fails the card number check digit (Luhn); check it",
-                                details={"field": "number"})
+        raise InvalidCardNumber(
+            "number fails the card number check digit (Luhn); check it", details={"field": "number"}
+        )
     return digits
 
 
@@ -117,23 +119,30 @@ def parse_expiry(month: Any, year: Any, *, now: datetime) -> tuple[int, int]:
     try:
         m, y = int(month), int(year)
     except (TypeError, ValueError):
-        raise CardExpired("exp_month and exp_year must be numbers such as 12 and 2030",
-                          details={"field": "exp_month"}) from None
+        raise CardExpired(
+            "exp_month and exp_year must be numbers such as 12 and 2030",
+            details={"field": "exp_month"},
+        ) from None
     if 0 <= y < 100:
         y += 2000
     if not 1 <= m <= 12 or not 2000 <= y <= 2200:
-        raise CardExpired("exp_month must be 1-12 and exp_year a year such as 2030",
-                          details={"field": "exp_month"})
+        raise CardExpired(
+            "exp_month must be 1-12 and exp_year a year such as 2030",
+            details={"field": "exp_month"},
+        )
     if (y, m) < (now.year, now.month):
-        raise CardExpired(f"the card expired at the end of {m:02d}/{y}",
-                          details={"field": "exp_year"})
+        raise CardExpired(
+            f"the card expired at the end of {m:02d}/{y}", details={"field": "exp_year"}
+        )
     return m, y
 
 
 def parse_key(value: str | None, setting: str) -> bytes:
     """A 32-byte key given as base64 in configuration (``setting`` names the variable)."""
-    hint = (f"set {setting} to 32 random bytes in base64, e.g. the output of "
-            "`python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"`")
+    hint = (
+        f"set {setting} to 32 random bytes in base64, e.g. the output of "
+        '`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`'
+    )
     if not value:
         raise CardKeyNotConfigured(f"{setting} is not configured: {hint}")
     try:

@@ -69,8 +69,11 @@ def authorization_view(auth: Authorization) -> dict[str, Any]:
         "hold_transaction_id": auth.hold_transaction_id,
         "captured_amount": auth.captured_amount,
         "released_amount": auth.released_amount,
-        "pending_amount": (auth.amount - auth.captured_amount - auth.released_amount
-                           if auth.status == "PENDING" else 0),
+        "pending_amount": (
+            auth.amount - auth.captured_amount - auth.released_amount
+            if auth.status == "PENDING"
+            else 0
+        ),
         "expires_at": format_timestamp(auth.expires_at) if auth.expires_at else None,
         "created_at": format_timestamp(auth.created_at),
         "updated_at": format_timestamp(auth.updated_at),

@@ -4,7 +4,7 @@ Fields are Blnk's (``balance``, ``credit_balance``, ``debit_balance``, ``infligh
 ``inflight_credit_balance``, ``inflight_debit_balance``) plus ``available_balance``
 (balance - inflight debits). ``value`` is in major units at ``precision`` (the multiplier to minor
 units, default 1) and must be exact: ``precise_value = value x precision`` is computed once,
-without rounding. Operators: ``>``, ``>=``, ``<``, ``<=``, ``==`` (``=`` is accepted for it), ``!=``.
+without rounding. Operators: ``>``, ``>=``, ``<``, ``<=``, ``==`` (``=`` is accepted), ``!=``.
 
 Edge-triggered: a posting fires the monitor only when the condition was false before it and is
 true after it; while the condition stays true nothing more is sent. Creating or changing a monitor

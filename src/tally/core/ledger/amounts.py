@@ -56,11 +56,11 @@ def parse_precise_amount(value: object, *, field: str = "precise_amount") -> int
     """An integer number of minor units, from a JSON integer or a string of digits."""
     if isinstance(value, bool):
         raise InvalidAmount(f"{field} must be a whole number of minor units")
+    digits = isinstance(value, str) and _WHOLE.match(value) and len(value) <= 2 * MAX_MINOR_DIGITS
+    whole_float = isinstance(value, float) and value.is_integer() and abs(value) < 2**53
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and _WHOLE.match(value) and len(value) <= 2 * MAX_MINOR_DIGITS:
-        number = int(value)
-    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    elif isinstance(value, str | float) and (digits or whole_float):
         number = int(value)
     else:
         raise InvalidAmount(f"{field} must be a whole number of minor units; got {value!r}")
@@ -72,7 +72,7 @@ def parse_precise_amount(value: object, *, field: str = "precise_amount") -> int
 
 def check_size(minor: int | Decimal, *, field: str = "amount") -> None:
     """Refuse an amount beyond ``MAX_MINOR_UNITS`` (checked before any conversion to ``int``)."""
-    if abs(minor) > MAX_MINOR_UNITS:
+    if minor > MAX_MINOR_UNITS or minor < -MAX_MINOR_UNITS:
         raise InvalidAmount(
             f"{field} is too large: at most {MAX_MINOR_DIGITS} digits of minor units are allowed",
             details={"field": field, "max_digits": MAX_MINOR_DIGITS},
@@ -105,7 +105,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 
 def to_minor(value: object, precision: int, *, field: str = "amount") -> int:
-    """``value`` (major units) times ``precision``, exactly, as an integer; refuses inexact values."""
+    """``value`` (major units) times ``precision``, exactly, as an integer; refuses inexact ones."""
     number = to_decimal(value, field=field)
     check_size(number, field=field)
     with localcontext() as context:
@@ -157,5 +157,8 @@ def major_number(minor: int, precision: int) -> int | float:
 def major_string(minor: int, precision: int) -> str:
     """The exact decimal string of an amount (Blnk's ``amount_string``)."""
     value = to_major(minor, precision)
-    text = format(value.normalize(), "f") if value else "0"
-    return text
+    if not value:
+        return "0"
+    with localcontext() as context:
+        context.prec = len(value.as_tuple().digits)
+        return format(value.normalize(), "f")

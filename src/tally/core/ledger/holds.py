@@ -52,7 +52,9 @@ def _check_open(state: HoldState, action: str) -> None:
     if hold.status != Status.INFLIGHT or hold.kind != Kind.TRANSFER:
         raise NotInflight(f"transaction {hold.transaction_id} is not in inflight status")
     if state.voided:
-        raise AlreadyVoided(f"cannot {action}. Transaction {hold.transaction_id} has already been voided")
+        raise AlreadyVoided(
+            f"cannot {action}. Transaction {hold.transaction_id} has already been voided"
+        )
     if state.remaining <= 0:
         raise AlreadyCommitted(f"cannot {action}. Transaction already committed")
 

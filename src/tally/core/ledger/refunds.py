@@ -5,8 +5,8 @@
 - The refund's reference is ``<original id>_refund``; references are unique, so a second refund of
   the same transaction is refused by the database itself, across processes.
 - The refund debits the original destination. It needs that balance's funds like any debit unless
-  the request says ``allow_overdraft`` (Blnk always overdraws here; Tally keeps balances within their
-  rules unless told otherwise).
+  the request says ``allow_overdraft`` (Blnk always overdraws here; Tally keeps balances within
+  their rules unless told otherwise).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def refund_reference(original_id: str) -> str:
 
 def check_refundable(original: TransactionRecord) -> None:
     if original.kind == Kind.REFUND:
-        raise NotRefundable(f"transaction {original.transaction_id} is a refund; it cannot be refunded")
+        raise NotRefundable(
+            f"transaction {original.transaction_id} is a refund; it cannot be refunded"
+        )
     if original.status != Status.APPLIED:
         raise NotRefundable(
             f"transaction {original.transaction_id} is {original.status}; only applied "

@@ -174,8 +174,11 @@ def _legs(
         pairs = [(source, _check_party(ident, "destinations"), amt) for ident, amt in parts]
     else:
         pairs = [
-            (_check_party(req.source or "", "source"),
-             _check_party(req.destination or "", "destination"), total)
+            (
+                _check_party(req.source or "", "source"),
+                _check_party(req.destination or "", "destination"),
+                total,
+            )
         ]
     for source, destination, _ in pairs:
         if source == destination:

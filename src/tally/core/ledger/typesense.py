@@ -11,7 +11,7 @@ Only syntax lives here: which fields exist and what their values mean is decided
     item    := value | value ".." value
     value   := `backtick quoted` | bare text up to "&&", "||", ")" or "," (inside brackets)
 
-Comparators: ``=`` (exact), ``!=``, ``>``, ``>=``, ``<``, ``<=``; none means Typesense's loose match.
+Comparators: ``=`` (exact), ``!=``, ``>``, ``>=``, ``<``, ``<=``; none is Typesense's loose match.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ PERIODS = ("day", "week", "month", "year")
 
 
 def parse_duration(value: object, *, field: str) -> int:
-    """Seconds from an int (seconds) or a string such as ``"45s"``, ``"30m"``, ``"2h"``, ``"14d"``."""
+    """Seconds from an int, or a string such as ``"45s"``, ``"30m"``, ``"2h"``, ``"14d"``."""
     if isinstance(value, bool):
         raise LoyaltyInvalid(f"{field} must be seconds or a duration such as '30m'")
     if isinstance(value, int):

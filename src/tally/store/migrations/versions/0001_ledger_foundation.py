@@ -19,6 +19,16 @@ branch_labels = None
 depends_on = None
 
 
+def _is_net(total: str, credit: str, debit: str, name: str) -> list[sa.CheckConstraint]:
+    """Exact on PostgreSQL; on SQLite only for 64-bit values (wider ones are stored as text)."""
+    exact = f"{total} = {credit} - {debit}"
+    wide = " OR ".join(f"typeof({c}) = 'text'" for c in (total, credit, debit))
+    return [
+        sa.CheckConstraint(exact, name=op.f(name)).ddl_if(dialect="postgresql"),
+        sa.CheckConstraint(f"{wide} OR {exact}", name=op.f(name)).ddl_if(dialect="sqlite"),
+    ]
+
+
 def upgrade() -> None:
 
     op.create_table(
@@ -155,12 +165,10 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "balance = credit_balance - debit_balance", name=op.f("ck_balances_balance_is_net")
-        ),
-        sa.CheckConstraint(
-            "inflight_balance = inflight_credit_balance - inflight_debit_balance",
-            name=op.f("ck_balances_inflight_is_net"),
+        *_is_net("balance", "credit_balance", "debit_balance", "ck_balances_balance_is_net"),
+        *_is_net(
+            "inflight_balance", "inflight_credit_balance", "inflight_debit_balance",
+            "ck_balances_inflight_is_net",
         ),
         sa.ForeignKeyConstraint(
             ["identity_id"],

@@ -1,0 +1,350 @@
+"""The relay on both stores: fan-out, signed delivery, retries on a test schedule, 410, resend,
+recover, rotation, and a slow receiver that does not hold up the others.
+
+The receiver is an in-process ``httpx`` transport that checks every signature with the
+``standardwebhooks`` library; the clock is a ``FakeClock`` moved by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tally.api.app import create_app
+from tally.core.clock import FakeClock, parse_timestamp
+from tally.services import Services
+from tally.settings import Settings
+from tally.store import events_repo
+from tally.store import tables as t
+from tally.workers.relay import Relay, RelayConfig
+
+SCHEDULE = (5.0, 60.0, 300.0)
+
+
+class Receiver:
+    """Records deliveries per URL and answers with a status chosen per URL."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, list[str]] = {}
+        self.status: dict[str, int] = {}
+        self.received: list[dict[str, Any]] = []
+        self.gate: dict[str, asyncio.Event] = {}
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight: dict[str, int] = {}
+        self.forged: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        self.in_flight[url] = self.in_flight.get(url, 0) + 1
+        self.most_in_flight[url] = max(self.most_in_flight.get(url, 0), self.in_flight[url])
+        try:
+            if url in self.gate:
+                await self.gate[url].wait()
+            body = request.content.decode()
+            headers = dict(request.headers)
+            try:
+                for secret in self.secrets.get(url, []):
+                    event = Webhook(secret).verify(body, headers)
+            except WebhookVerificationError as exc:
+                self.forged.append(str(exc))
+                return httpx.Response(400, text=str(exc))
+            self.received.append({"url": url, "headers": headers, "event": event})
+            return httpx.Response(self.status.get(url, 200), text="ok")
+        finally:
+            self.in_flight[url] -= 1
+
+    def events(self, url: str) -> list[dict[str, Any]]:
+        return [r["event"] for r in self.received if r["url"] == url]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    from datetime import UTC, datetime
+
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def svc(store_url: str, clock: FakeClock) -> AsyncIterator[Services]:
+    settings = Settings(database_url=store_url, auto_migrate=False, run_workers=False,
+                        allow_loopback_webhooks=True)
+    services = Services.build(settings, clock=clock)
+    await services.start()
+    yield services
+    await services.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    assert found.forged == [], "a delivery failed signature verification"
+
+
+@pytest.fixture
+async def relay(svc: Services, receiver: Receiver) -> AsyncIterator[Relay]:
+    config = RelayConfig(schedule=SCHEDULE, max_age=timedelta(hours=1), timeout=2.0,
+                         poll_seconds=0.02, per_endpoint=2)
+    worker = Relay(svc, config=config, transport=httpx.MockTransport(receiver), rand=lambda: 0.5)
+    yield worker
+    await worker.stop()
+
+
+@pytest.fixture
+async def api(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The full app (middleware included) on the test's own event loop and services."""
+    transport = httpx.ASGITransport(app=create_app(svc))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5001") as client:
+        yield client
+
+
+async def endpoint(api: Any, receiver: Receiver, url: str, types: list[str] | None = None
+                   ) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url}
+    if types is not None:
+        body["event_types"] = types
+    created = (await api.post("/webhooks/endpoints", json=body)).json()
+    receiver.secrets[url] = [created["secret"]]
+    return dict(created)
+
+
+async def balance(api: Any) -> str:
+    ledger = (await api.post("/ledgers", json={"name": "Cards"})).json()
+    made = await api.post("/balances", json={"ledger_id": ledger["ledger_id"], "currency": "USD"})
+    return str(made.json()["balance_id"])
+
+
+async def pay(api: Any, destination: str, reference: str, amount: int = 500) -> dict[str, Any]:
+    response = await api.post("/transactions", json={
+        "precise_amount": amount, "currency": "USD", "reference": reference,
+        "source": "@World", "destination": destination})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_each_ledger_change_reaches_the_endpoint_signed(api: Any, relay: Relay,
+                                                               receiver: Receiver) -> None:
+    url = "http://127.0.0.1:9/all"
+    hook = await endpoint(api, receiver, url)
+    bal = await balance(api)
+    txn = await pay(api, bal, "sig-1")
+    await relay.run_once()
+    types = [e["type"] for e in receiver.events(url)]
+    assert sorted(types) == ["balance.created", "balance.created", "ledger.created",
+                             "transaction.applied"]
+    applied = next(r for r in receiver.received if r["event"]["type"] == "transaction.applied")
+    assert applied["headers"]["webhook-id"] == applied["event"]["id"]
+    assert applied["headers"]["webhook-signature"].startswith("v1,")
+    assert applied["event"]["data"]["transaction_id"] == txn["transaction_id"]
+    log = (await api.get("/webhooks/deliveries", params={"endpoint_id": hook["endpoint_id"]}))
+    rows = log.json()["data"]
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"succeeded"}
+    first = rows[0]["attempts"][0]
+    assert first["status_code"] == 200 and first["succeeded"] and first["latency_ms"] >= 0
+    assert await relay.run_once() == 0  # nothing is sent twice
+
+
+async def test_only_wanted_types_create_deliveries(api: Any, relay: Relay,
+                                                   receiver: Receiver) -> None:
+    url = "http://127.0.0.1:9/txns"
+    await endpoint(api, receiver, url, ["transaction.applied"])
+    bal = await balance(api)
+    await pay(api, bal, "only-1")
+    await relay.run_once()
+    assert [e["type"] for e in receiver.events(url)] == ["transaction.applied"]
+    deliveries = (await api.get("/webhooks/deliveries")).json()["data"]
+    assert len(deliveries) == 1
+
+
+async def test_a_failing_receiver_sees_retries_with_growing_gaps(
+    api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
+) -> None:
+    url = "http://127.0.0.1:9/broken"
+    hook = await endpoint(api, receiver, url, ["transaction.*"])
+    receiver.status[url] = 500
+    bal = await balance(api)
+    await pay(api, bal, "retry-1")
+    assert await relay.run_once() == 1
+    gaps = []
+    for expected in SCHEDULE:
+        delivery = (await api.get("/webhooks/deliveries")).json()["data"][0]
+        assert delivery["status"] == "pending"
+        due = parse_timestamp(delivery["next_attempt_at"])
+        gaps.append((due - clock.now()).total_seconds())
+        assert gaps[-1] == pytest.approx(expected)
+        clock.set(due - timedelta(seconds=1))
+        assert await relay.run_once() == 0  # not before its time
+        clock.set(due)
+        assert await relay.run_once() == 1
+    assert gaps == sorted(gaps)
+    delivery = (await api.get("/webhooks/deliveries")).json()["data"][0]
+    assert delivery["status"] == "failed" and "gave up after 4 attempts" in delivery["last_error"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [500] * 4
+    assert len(receiver.events(url)) == 4
+    assert len({e["id"] for e in receiver.events(url)}) == 1  # the same event each time
+    shown = (await api.get(f"/webhooks/endpoints/{hook['endpoint_id']}")).json()
+    assert shown["status"] == "enabled"
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_later(
+    api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
+) -> None:
+    url = "http://127.0.0.1:9/down"
+    await endpoint(api, receiver, url, ["transaction.applied"])
+    receiver.status[url] = 503
+    bal = await balance(api)
+    for n in range(5):
+        await pay(api, bal, f"down-{n}")
+    await relay.run_once()
+    receiver.status[url] = 200
+    clock.advance(timedelta(seconds=6))
+    await relay.run_once()
+    delivered = [r for r in receiver.received if r["url"] == url]
+    ok = {d["event"]["id"] for d in delivered[5:]}
+    assert len(ok) == 5
+    states = {d["status"] for d in (await api.get("/webhooks/deliveries")).json()["data"]}
+    assert states == {"succeeded"}
+
+
+async def test_410_disables_the_endpoint_and_cancels_what_is_pending(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
+    url = "http://127.0.0.1:9/gone"
+    hook = await endpoint(api, receiver, url, ["transaction.applied"])
+    relay.config = RelayConfig(schedule=SCHEDULE, timeout=2.0, per_endpoint=1, max_in_flight=1)
+    receiver.status[url] = 410
+    bal = await balance(api)
+    await pay(api, bal, "gone-1")
+    await pay(api, bal, "gone-2")
+    await relay.run_once()
+    shown = (await api.get(f"/webhooks/endpoints/{hook['endpoint_id']}")).json()
+    assert shown["status"] == "disabled" and "410" in shown["disabled_reason"]
+    rows = (await api.get("/webhooks/deliveries")).json()["data"]
+    assert sorted(r["status"] for r in rows) == ["cancelled", "failed"]
+    await pay(api, bal, "gone-3")
+    await relay.run_once()
+    assert len(receiver.events(url)) == 1  # nothing goes to a disabled endpoint
+
+
+async def test_resend_sends_the_same_event_again(api: Any, relay: Relay,
+                                                 receiver: Receiver) -> None:
+    url = "http://127.0.0.1:9/resend"
+    hook = await endpoint(api, receiver, url, ["transaction.applied"])
+    bal = await balance(api)
+    await pay(api, bal, "resend-1")
+    await relay.run_once()
+    event_id = receiver.events(url)[0]["id"]
+    answer = await api.post(f"/events/{event_id}/resend",
+                            json={"endpoint_id": hook["endpoint_id"]})
+    assert answer.status_code == 202
+    assert answer.json()["deliveries"][0]["endpoint_id"] == hook["endpoint_id"]
+    await relay.run_once()
+    assert [e["id"] for e in receiver.events(url)] == [event_id, event_id]
+    delivery_id = answer.json()["deliveries"][0]["delivery_id"]
+    delivery = await api.get(f"/webhooks/deliveries/{delivery_id}")
+    assert [a["trigger"] for a in delivery.json()["attempts"]] == ["event", "resend"]
+    everyone = await api.post(f"/events/{event_id}/resend")
+    assert len(everyone.json()["deliveries"]) == 1
+
+
+async def test_recover_replays_what_a_disabled_endpoint_missed(
+    api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
+) -> None:
+    url = "http://127.0.0.1:9/recover"
+    hook = await endpoint(api, receiver, url, ["transaction.applied"])
+    path = f"/webhooks/endpoints/{hook['endpoint_id']}"
+    bal = await balance(api)
+    await pay(api, bal, "before")
+    await relay.run_once()
+    since = clock.now()
+    await api.post(f"{path}/disable")
+    clock.advance(timedelta(minutes=1))
+    for n in range(3):
+        await pay(api, bal, f"missed-{n}")
+    await relay.run_once()
+    assert len(receiver.events(url)) == 1
+    await api.post(f"{path}/enable")
+    recovered = await api.post(f"{path}/recover", params={"since": since.isoformat()})
+    assert recovered.status_code == 202 and recovered.json()["queued"] == 3
+    await relay.run_once()
+    refs = sorted(e["data"]["reference"] for e in receiver.events(url))
+    assert refs == ["before", "missed-0", "missed-1", "missed-2"]
+    again = await api.post(f"{path}/recover", params={"since": since.isoformat()})
+    assert again.json()["queued"] == 0  # delivered events are not sent again
+
+
+async def test_rotation_signs_with_both_secrets_during_the_grace_period(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
+    url = "http://127.0.0.1:9/rotate"
+    hook = await endpoint(api, receiver, url, ["transaction.applied"])
+    old = hook["secret"]
+    rotated = await api.post(f"/webhooks/endpoints/{hook['endpoint_id']}/rotate-secret")
+    new = rotated.json()["secret"]
+    receiver.secrets[url] = [old, new]  # each must verify on its own
+    bal = await balance(api)
+    await pay(api, bal, "rotate-1")
+    await relay.run_once()
+    assert len(receiver.events(url)) == 1
+    assert len(receiver.received[-1]["headers"]["webhook-signature"].split()) == 2
+    immediate = await api.post(f"/webhooks/endpoints/{hook['endpoint_id']}/rotate-secret",
+                               json={"grace_period_seconds": 0})
+    receiver.secrets[url] = [immediate.json()["secret"]]
+    await pay(api, bal, "rotate-2")
+    await relay.run_once()
+    assert len(receiver.received[-1]["headers"]["webhook-signature"].split()) == 1
+
+
+async def test_a_slow_receiver_does_not_hold_up_the_others(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
+    slow, fast = "http://127.0.0.1:9/slow", "http://127.0.0.1:9/fast"
+    await endpoint(api, receiver, slow, ["transaction.applied"])
+    await endpoint(api, receiver, fast, ["transaction.applied"])
+    receiver.gate[slow] = asyncio.Event()
+    bal = await balance(api)
+    for n in range(6):
+        await pay(api, bal, f"slow-{n}")
+    await relay.start()
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(receiver.events(fast)) < 6:
+        assert asyncio.get_running_loop().time() < deadline, "fast endpoint starved"
+        await asyncio.sleep(0.02)
+    assert receiver.events(slow) == []
+    assert receiver.most_in_flight[slow] == 2  # bounded per endpoint
+    receiver.gate[slow].set()
+    while len(receiver.events(slow)) < 6:
+        assert asyncio.get_running_loop().time() < deadline, "slow endpoint never caught up"
+        await asyncio.sleep(0.02)
+
+
+async def test_events_committed_late_are_still_handed_on(svc: Services) -> None:
+    """A gap in event ids (a transaction still open) is looked at again until it fills."""
+    now = svc.clock.now()
+    row = {"type": "ledger.created", "subject_id": None, "payload": {}, "created_at": now}
+    async with svc.db.write() as conn:
+        await conn.execute(t.events.insert(), [{**row, "id": 1, "event_id": "evt_1"},
+                                               {**row, "id": 3, "event_id": "evt_3"}])
+    async with svc.db.write() as conn:
+        cursor = await events_repo.lock_cursor(conn, now=now)
+        assert cursor is not None
+        first = await events_repo.take(conn, cursor, limit=10)
+        await events_repo.save_cursor(conn, cursor, now=now)
+    assert [e.event_id for e in first] == ["evt_1", "evt_3"] and set(cursor.gaps) == {2}
+    async with svc.db.read() as conn:
+        assert not await events_repo.has_work(conn, await events_repo.peek_cursor(conn))
+    async with svc.db.write() as conn:
+        await conn.execute(t.events.insert(), [{**row, "id": 2, "event_id": "evt_2"}])
+    async with svc.db.read() as conn:
+        assert await events_repo.has_work(conn, await events_repo.peek_cursor(conn))
+    async with svc.db.write() as conn:
+        cursor = await events_repo.lock_cursor(conn, now=now)
+        assert cursor is not None
+        late = await events_repo.take(conn, cursor, limit=10)
+    assert [e.event_id for e in late] == ["evt_2"] and cursor.gaps == {}
