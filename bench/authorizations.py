@@ -69,11 +69,25 @@ async def admin(sql: str) -> None:
 
 
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_RUN_WORKERS": "false",
-           "TALLY_LOG_LEVEL": "warning", "TALLY_HOST": "127.0.0.1", "TALLY_ENV": "development"}
+    env = {
+        **os.environ,
+        "TALLY_DATABASE_URL": url,
+        "TALLY_RUN_WORKERS": "false",
+        "TALLY_LOG_LEVEL": "warning",
+        "TALLY_HOST": "127.0.0.1",
+        "TALLY_ENV": "development",
+    }
     env.pop("TALLY_MASTER_KEY", None)
-    command = [sys.executable, "-c", "from tally.cli.main import app; app()", "serve",
-               "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-c",
+        "from tally.cli.main import app; app()",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -94,21 +108,34 @@ async def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 async def issue_cards(base: str, cards: int, concurrency: int = 32) -> list[str]:
-    async with httpx.AsyncClient(base_url=base, timeout=60,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=60, limits=httpx.Limits(max_connections=concurrency)
+    ) as client:
         holder = (await client.post("/identities", json={"first_name": "Bench"})).json()
         made: list[str] = []
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
             async with gate:
-                card = await client.post("/virtual-cards", json={
-                    "holder": holder["identity_id"], "currency": "USD",
-                    "limits": {"per_authorization": 10_000}})
+                card = await client.post(
+                    "/virtual-cards",
+                    json={
+                        "holder": holder["identity_id"],
+                        "currency": "USD",
+                        "limits": {"per_authorization": 10_000},
+                    },
+                )
                 card.raise_for_status()
-                funded = await client.post("/transactions", json={
-                    "precise_amount": FUNDS, "currency": "USD", "reference": f"bench-fund-{i}",
-                    "source": "@World", "destination": card.json()["balance_id"]})
+                funded = await client.post(
+                    "/transactions",
+                    json={
+                        "precise_amount": FUNDS,
+                        "currency": "USD",
+                        "reference": f"bench-fund-{i}",
+                        "source": "@World",
+                        "destination": card.json()["balance_id"],
+                    },
+                )
                 funded.raise_for_status()
                 made.append(card.json()["card_id"])
 
@@ -119,8 +146,19 @@ async def issue_cards(base: str, cards: int, concurrency: int = 32) -> list[str]
 def drive(base: str, ids: Path, *, duration: int, connections: int, threads: int) -> str:
     script = ids.with_suffix(".lua")
     script.write_text(SCRIPT % {"ids": ids})
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
-               "--latency", "-s", str(script), base]
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+    ]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
@@ -142,26 +180,55 @@ def parse_wrk(text: str) -> dict[str, Any]:
 async def check(url: str) -> dict[str, Any]:
     db = Database(url)
     async with db.read() as conn:
-        by_status = dict((await conn.execute(sa.text(
-            "SELECT status, count(*) FROM card_authorizations GROUP BY status"))).all())
-        pending = (await conn.execute(sa.text(
-            "SELECT coalesce(sum(amount), 0) FROM card_authorizations "
-            "WHERE status = 'PENDING'"))).scalar_one()
-        held = (await conn.execute(sa.text(
-            "SELECT coalesce(sum(b.inflight_debit_balance), 0) FROM balances b "
-            "JOIN virtual_cards c ON c.balance_id = b.balance_id"))).scalar_one()
-        totals = (await conn.execute(sa.text(
-            "SELECT currency, sum(balance), sum(inflight_balance) FROM balances "
-            "GROUP BY currency"))).all()
+        by_status = dict(
+            (
+                await conn.execute(
+                    sa.text("SELECT status, count(*) FROM card_authorizations GROUP BY status")
+                )
+            ).all()
+        )
+        pending = (
+            await conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(amount), 0) FROM card_authorizations "
+                    "WHERE status = 'PENDING'"
+                )
+            )
+        ).scalar_one()
+        held = (
+            await conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(b.inflight_debit_balance), 0) FROM balances b "
+                    "JOIN virtual_cards c ON c.balance_id = b.balance_id"
+                )
+            )
+        ).scalar_one()
+        totals = (
+            await conn.execute(
+                sa.text(
+                    "SELECT currency, sum(balance), sum(inflight_balance) FROM balances "
+                    "GROUP BY currency"
+                )
+            )
+        ).all()
     await db.dispose()
-    return {"approved": int(by_status.get("PENDING", 0)),
-            "declined": int(by_status.get("DECLINED", 0)),
-            "holds_match_ledger": int(pending) == int(held),
-            "ledger_balanced": all(int(a) == 0 and int(b) == 0 for _, a, b in totals)}
+    return {
+        "approved": int(by_status.get("PENDING", 0)),
+        "declined": int(by_status.get("DECLINED", 0)),
+        "holds_match_ledger": int(pending) == int(held),
+        "ledger_balanced": all(int(a) == 0 and int(b) == 0 for _, a, b in totals),
+    }
 
 
-async def run(*, cards: int, duration: int, connections: int, threads: int, workers: int,
-              keep_database: bool = False) -> dict[str, Any]:
+async def run(
+    *,
+    cards: int,
+    duration: int,
+    connections: int,
+    threads: int,
+    workers: int,
+    keep_database: bool = False,
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("the authorization benchmark needs wrk (apt-get install wrk)")
     name = f"tally_bench_auth_{uuid.uuid4().hex[:8]}"
@@ -178,12 +245,19 @@ async def run(*, cards: int, duration: int, connections: int, threads: int, work
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "cards.txt"
             path.write_text("\n".join(ids) + "\n")
-            output = await asyncio.to_thread(drive, base, path, duration=duration,
-                                             connections=connections, threads=threads)
-        result = {"scenario": "cards.authorizations", "cards": cards,
-                  "duration_seconds": duration, "connections": connections,
-                  "server_workers": workers, "setup_seconds": round(setup_seconds, 1),
-                  **parse_wrk(output), **await check(url)}
+            output = await asyncio.to_thread(
+                drive, base, path, duration=duration, connections=connections, threads=threads
+            )
+        result = {
+            "scenario": "cards.authorizations",
+            "cards": cards,
+            "duration_seconds": duration,
+            "connections": connections,
+            "server_workers": workers,
+            "setup_seconds": round(setup_seconds, 1),
+            **parse_wrk(output),
+            **await check(url),
+        }
         result["approved_per_second"] = round(result["approved"] / duration, 1)
         return result
     finally:
@@ -205,9 +279,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="tally serve worker processes")
     parser.add_argument("--keep-database", action="store_true")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(cards=args.cards, duration=args.duration,
-                             connections=args.connections, threads=args.threads,
-                             workers=args.workers, keep_database=args.keep_database))
+    result = asyncio.run(
+        run(
+            cards=args.cards,
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+            workers=args.workers,
+            keep_database=args.keep_database,
+        )
+    )
     print(json.dumps(result, indent=2))
     return result
 

@@ -6,9 +6,10 @@ ledger transaction, points transaction, lot and outbox events in one database tr
 
     python -m bench.loyalty --members 10000 --duration 20 --workers 2
 
-It creates a fresh PostgreSQL database, starts ``tally serve`` on a free port, creates the
-program and members over HTTP, then drives ``POST /payments`` (``status: completed``, a random
-member's ``customer``) with ``wrk`` and checks the ledger afterwards. The result is printed as
+It creates a fresh PostgreSQL database with the program and its members (through the service
+functions the API calls; not measured), starts ``tally serve`` on a free port, then drives
+``POST /payments`` (``status: completed``, a random member's ``customer``) with ``wrk`` and
+checks the ledger afterwards. The result is printed as
 one JSON object (and returned by ``run``) so the benchmark runner can collect it.
 """
 
@@ -33,7 +34,11 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
+from tally.services import Services
+from tally.settings import Settings
+from tally.store import loyalty_members, loyalty_programs
 from tally.store.database import Database
+from tally.store.migrate import upgrade
 
 ADMIN_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RULE = {"name": "base", "type": "rate", "currency": "eur", "points": 1, "per_amount": 100}
@@ -72,13 +77,26 @@ def _database_url(name: str) -> str:
 
 
 def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_RUN_WORKERS": "false",
-           "TALLY_LOG_LEVEL": "warning", "TALLY_PORT": str(port), "TALLY_HOST": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "TALLY_DATABASE_URL": url,
+        "TALLY_RUN_WORKERS": "false",
+        "TALLY_LOG_LEVEL": "warning",
+        "TALLY_PORT": str(port),
+        "TALLY_HOST": "127.0.0.1",
+    }
     env.pop("TALLY_MASTER_KEY", None)
-    command = [sys.executable, "-c", "from tally.cli.main import app; app()", "serve",
-               "--port", str(port), "--workers", str(workers)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-c",
+        "from tally.cli.main import app; app()",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 async def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
@@ -86,8 +104,11 @@ async def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient(base_url=base) as client:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"tally serve exited: {server.stderr.read().decode()[-2000:]}"
-                                   if server.stderr else "tally serve exited")
+                raise RuntimeError(
+                    f"tally serve exited: {server.stderr.read().decode()[-2000:]}"
+                    if server.stderr
+                    else "tally serve exited"
+                )
             try:
                 if (await client.get("/health")).status_code == 200:
                     return
@@ -97,35 +118,51 @@ async def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("tally serve did not become healthy within 60 s")
 
 
-async def _setup(base: str, members: int, concurrency: int = 32) -> tuple[str, list[str]]:
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        response = await client.post("/loyalty/programs", json={
-            "name": "Bench", "point_unit": "PTS", "earning_rules": [RULE]})
-        response.raise_for_status()
-        program = response.json()["id"]
+async def _setup(url: str, members: int, concurrency: int = 32) -> tuple[str, list[str]]:
+    """The program and its members, through the same service functions the API calls."""
+    services = Services.build(Settings(database_url=url, auto_migrate=False, run_workers=False))
+    await services.start()
+    try:
+        program = (
+            await loyalty_programs.create_program(
+                services, {"name": "Bench", "point_unit": "PTS", "earning_rules": [RULE]}
+            )
+        )["id"]
         customers: list[str] = []
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
             async with gate:
-                made = await client.post("/customers", json={"name": f"member {i}"})
-                made.raise_for_status()
-                customer = made.json()["id"]
-                linked = await client.post("/loyalty/accounts",
-                                           json={"program": program, "customer": customer})
-                linked.raise_for_status()
+                customer = (
+                    await loyalty_members.create_customer(services, {"name": f"member {i}"})
+                )["id"]
+                await loyalty_members.create_account(
+                    services, {"program": program, "customer": customer}
+                )
                 customers.append(customer)
 
         await asyncio.gather(*(one(i) for i in range(members)))
+    finally:
+        await services.stop()
     return program, customers
 
 
 def _wrk(base: str, ids_file: Path, *, duration: int, connections: int, threads: int) -> str:
     script = ids_file.with_suffix(".lua")
     script.write_text(LUA % {"ids": ids_file})
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
-               "--latency", "-s", str(script), base]
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+    ]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
@@ -147,47 +184,77 @@ def _parse_wrk(text: str) -> dict[str, Any]:
 async def _check(url: str, program: str) -> dict[str, Any]:
     db = Database(url)
     async with db.read() as conn:
-        completed = (await conn.execute(sa.text(
-            "SELECT count(*), coalesce(sum(points_earned), 0) FROM payments "
-            "WHERE status = 'completed'"))).one()
-        issuing = (await conn.execute(sa.text(
-            "SELECT b.balance FROM balances b JOIN loyalty_programs p "
-            "ON p.issuing_balance_id = b.balance_id WHERE p.program_id = :p"),
-            {"p": program})).scalar_one()
-        totals = (await conn.execute(sa.text(
-            "SELECT currency, sum(balance) FROM balances GROUP BY currency"))).all()
+        completed = (
+            await conn.execute(
+                sa.text(
+                    "SELECT count(*), coalesce(sum(points_earned), 0) FROM payments "
+                    "WHERE status = 'completed'"
+                )
+            )
+        ).one()
+        issuing = (
+            await conn.execute(
+                sa.text(
+                    "SELECT b.balance FROM balances b JOIN loyalty_programs p "
+                    "ON p.issuing_balance_id = b.balance_id WHERE p.program_id = :p"
+                ),
+                {"p": program},
+            )
+        ).scalar_one()
+        totals = (
+            await conn.execute(
+                sa.text("SELECT currency, sum(balance) FROM balances GROUP BY currency")
+            )
+        ).all()
     await db.dispose()
-    return {"completed_payments": int(completed[0]), "points_earned": int(completed[1]),
-            "issuing_balance": int(issuing),
-            "ledger_balanced": all(int(total) == 0 for _, total in totals)}
+    return {
+        "completed_payments": int(completed[0]),
+        "points_earned": int(completed[1]),
+        "issuing_balance": int(issuing),
+        "ledger_balanced": all(int(total) == 0 for _, total in totals),
+    }
 
 
-async def run(*, members: int, duration: int, connections: int, threads: int,
-              workers: int, keep_database: bool = False) -> dict[str, Any]:
+async def run(
+    *,
+    members: int,
+    duration: int,
+    connections: int,
+    threads: int,
+    workers: int,
+    keep_database: bool = False,
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("the loyalty benchmark needs wrk (apt-get install wrk)")
     name = f"tally_bench_loyalty_{uuid.uuid4().hex[:8]}"
     await _admin(f'CREATE DATABASE "{name}"')
     url = _database_url(name)
+    await asyncio.to_thread(upgrade, url)
+    started = time.monotonic()
+    program, customers = await _setup(url, members)
+    setup_seconds = time.monotonic() - started
     port = _free_port()
     server = _start_server(url, port, workers)
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_healthy(base, server)
-        started = time.monotonic()
-        program, customers = await _setup(base, members)
-        setup_seconds = time.monotonic() - started
         with tempfile.TemporaryDirectory() as tmp:
             ids = Path(tmp) / "customers.txt"
             ids.write_text("\n".join(customers) + "\n")
-            output = await asyncio.to_thread(_wrk, base, ids, duration=duration,
-                                             connections=connections, threads=threads)
-        result = {"scenario": "loyalty.completed_payments", "members": members,
-                  "duration_seconds": duration, "connections": connections,
-                  "server_workers": workers, "setup_seconds": round(setup_seconds, 1),
-                  **_parse_wrk(output), **await _check(url, program)}
-        result["completed_payments_per_second"] = round(
-            result["completed_payments"] / duration, 1)
+            output = await asyncio.to_thread(
+                _wrk, base, ids, duration=duration, connections=connections, threads=threads
+            )
+        result = {
+            "scenario": "loyalty.completed_payments",
+            "members": members,
+            "duration_seconds": duration,
+            "connections": connections,
+            "server_workers": workers,
+            "setup_seconds": round(setup_seconds, 1),
+            **_parse_wrk(output),
+            **await _check(url, program),
+        }
+        result["completed_payments_per_second"] = round(result["completed_payments"] / duration, 1)
         result["points_match_ledger"] = result["points_earned"] == -result["issuing_balance"]
         return result
     finally:
@@ -209,9 +276,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="tally serve worker processes")
     parser.add_argument("--keep-database", action="store_true")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(members=args.members, duration=args.duration,
-                             connections=args.connections, threads=args.threads,
-                             workers=args.workers, keep_database=args.keep_database))
+    result = asyncio.run(
+        run(
+            members=args.members,
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+            workers=args.workers,
+            keep_database=args.keep_database,
+        )
+    )
     print(json.dumps(result, indent=2))
     return result
 

@@ -53,8 +53,9 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     for key, value in headers.items():
         if key.lower() == name:
             return value
-    raise WebhookVerificationError(f"the {name} header is missing; is this a Tally webhook?",
-                                   reason="missing_header")
+    raise WebhookVerificationError(
+        f"the {name} header is missing; is this a Tally webhook?", reason="missing_header"
+    )
 
 
 def _timestamp(text: str, *, now: datetime, tolerance: timedelta) -> datetime:
@@ -62,18 +63,20 @@ def _timestamp(text: str, *, now: datetime, tolerance: timedelta) -> datetime:
         when = datetime.fromtimestamp(int(text.strip()), UTC)
     except (ValueError, OverflowError):
         raise WebhookVerificationError(
-            f"webhook-timestamp {text!r} is not a Unix time in seconds",
-            reason="invalid_timestamp") from None
+            f"webhook-timestamp {text!r} is not a Unix time in seconds", reason="invalid_timestamp"
+        ) from None
     if when < now - tolerance:
         raise WebhookVerificationError(
             f"webhook-timestamp is {int((now - when).total_seconds())} s old, more than the "
             f"{int(tolerance.total_seconds())} s tolerance (a replay, or a clock out of sync)",
-            reason="timestamp_too_old")
+            reason="timestamp_too_old",
+        )
     if when > now + tolerance:
         raise WebhookVerificationError(
             f"webhook-timestamp is {int((when - now).total_seconds())} s in the future, more "
             f"than the {int(tolerance.total_seconds())} s tolerance (check this machine's clock)",
-            reason="timestamp_too_new")
+            reason="timestamp_too_new",
+        )
     return when
 
 
@@ -120,7 +123,9 @@ def verify(
     raise WebhookVerificationError(
         "no webhook-signature matches this body with the given secret: check the secret (it is "
         "shown once, when the endpoint is created or its secret rotated) and verify the raw body "
-        "bytes, not re-serialized JSON", reason="invalid_signature")
+        "bytes, not re-serialized JSON",
+        reason="invalid_signature",
+    )
 
 
 def _event(body: str) -> dict[str, Any]:

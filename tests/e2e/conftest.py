@@ -59,10 +59,19 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture(scope="module")
+def blnk(base_url: str) -> Iterator[Blnk]:
+    """Blnk's official Python SDK, pointed at the server, with no API key (as upstream e2e)."""
+    client = sdk_client(base_url)
+    yield client
+    client.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[Any]
 ) -> Generator[None, Any, None]:
+    """A failing test shows the logs of the servers running at the time."""
     outcome = yield
     report = outcome.get_result()
     if report.failed and RUNNING:
@@ -70,11 +79,3 @@ def pytest_runtest_makereport(
             report.sections.append(
                 (f"tally serve log ({running.base_url}, #{index})", running.log())
             )
-
-
-@pytest.fixture(scope="module")
-def blnk(base_url: str) -> Iterator[Blnk]:
-    """Blnk's official Python SDK, pointed at the server, with no API key (as upstream e2e)."""
-    client = sdk_client(base_url)
-    yield client
-    client.close()

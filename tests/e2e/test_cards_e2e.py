@@ -46,8 +46,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver.lock:
-                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()},
-                                              body))
+                    receiver.received.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                 self.send_response(204)
                 self.end_headers()
 
@@ -76,10 +77,14 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def cards_server(e2e_database: str, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[TallyServer]:
-    env = {"TALLY_CARD_FINGERPRINT_KEY": FP_KEY, "TALLY_CARD_ENCRYPTION_KEY": ENC_KEY,
-           "TALLY_WORKER_POLL_SECONDS": "0.1"}
+def cards_server(
+    e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TallyServer]:
+    env = {
+        "TALLY_CARD_FINGERPRINT_KEY": FP_KEY,
+        "TALLY_CARD_ENCRYPTION_KEY": ENC_KEY,
+        "TALLY_WORKER_POLL_SECONDS": "0.1",
+    }
     with run_server(e2e_database, tmp_path_factory.mktemp("cards-server"), env=env) as running:
         yield running
 
@@ -106,25 +111,53 @@ def ok(response: httpx.Response, status: int = 201) -> Any:
 def test_seed_003_clearing_at_merchant_58725_is_rewarded_and_signed(
     api: httpx.Client, receiver: Receiver
 ) -> None:
-    hook = ok(api.post("/webhooks/endpoints", json={"url": receiver.url,
-                                                    "event_types": ["offer.redeemed"]}))
-    offer = ok(api.post("/offers", json={
-        "merchant_id": 58725, "name": "BP fuel", "pos_text": "EUR 2 back on fuel",
-        "currency": "EUR", "reward": {"type": "cashback", "amount": 200}, "min_spend": 2000}))
-    person = ok(api.post("/persons", json={"full_name": "Jerry Doe",
-                                           "email": "jerry@example.com"}))
-    card = ok(api.post("/cards", json={"person_id": person["person_id"], "number": SPACED_PAN,
-                                       "exp_month": 8, "exp_year": 2031}))
+    hook = ok(
+        api.post(
+            "/webhooks/endpoints", json={"url": receiver.url, "event_types": ["offer.redeemed"]}
+        )
+    )
+    offer = ok(
+        api.post(
+            "/offers",
+            json={
+                "merchant_id": 58725,
+                "name": "BP fuel",
+                "pos_text": "EUR 2 back on fuel",
+                "currency": "EUR",
+                "reward": {"type": "cashback", "amount": 200},
+                "min_spend": 2000,
+            },
+        )
+    )
+    person = ok(api.post("/persons", json={"full_name": "Jerry Doe", "email": "jerry@example.com"}))
+    card = ok(
+        api.post(
+            "/cards",
+            json={
+                "person_id": person["person_id"],
+                "number": SPACED_PAN,
+                "exp_month": 8,
+                "exp_year": 2031,
+            },
+        )
+    )
     assert card["last4"] == "5556" and card["number"].startswith("400005")
     link = ok(api.post(f"/cards/{card['card_id']}/offers", json={"offer_id": offer["offer_id"]}))
     assert link["card_offer_id"].startswith("cof_")
-    body = {"id": "visa-0001", "number": PAN, "merchant_id": "58725", "amount": 4500,
-            "currency": "EUR", "type": "clearing"}
+    body = {
+        "id": "visa-0001",
+        "number": PAN,
+        "merchant_id": "58725",
+        "amount": 4500,
+        "currency": "EUR",
+        "type": "clearing",
+    }
     cleared = ok(api.post("/card-transactions", json=body))
     assert cleared["outcome"] == "rewarded" and cleared["card_id"] == card["card_id"]
     assert ok(api.post("/card-transactions", json=body), 200) == cleared
     redemption = ok(api.get(f"/card-transactions/{cleared['card_transaction_id']}"), 200)[
-        "redemption"]
+        "redemption"
+    ]
     reward = ok(api.get(f"/transactions/{redemption['transaction_id']}"), 200)
     assert reward["status"] == "APPLIED" and reward["precise_amount"] == 200
     assert ok(api.get(f"/balances/{reward['destination']}"), 200)["balance"] == 200
@@ -139,31 +172,82 @@ def test_seed_003_clearing_at_merchant_58725_is_rewarded_and_signed(
 
 
 def test_seed_001_by_hand_on_the_raw_ledger_api(api: httpx.Client) -> None:
-    ledger = ok(api.post("/ledgers", json={"name": "USD Ledger", "meta_data": {
-        "project_owner": "YOUR_APP_NAME"}}))
-    card = ok(api.post("/balances", json={
-        "ledger_id": ledger["ledger_id"], "currency": "USD", "meta_data": {
-            "card_state": "ACTIVE", "card_number": "•••• •••• •••• 8210",
-            "card_expiry": "12/31", "customer_name": "Jerry"}}))
-    ok(api.post("/transactions", json={
-        "amount": 500, "precision": 100, "reference": "fund-jerry-card", "currency": "USD",
-        "source": "@World", "destination": card["balance_id"], "description": "Card top-up"}))
-    held = ok(api.post("/transactions", json={
-        "amount": 120, "precision": 100, "reference": "auth-1", "currency": "USD",
-        "source": card["balance_id"], "destination": "@Merchant", "inflight": True,
-        "description": "Card authorization", "meta_data": {"merchant": "Coffee"}}))
+    ledger = ok(
+        api.post(
+            "/ledgers", json={"name": "USD Ledger", "meta_data": {"project_owner": "YOUR_APP_NAME"}}
+        )
+    )
+    card = ok(
+        api.post(
+            "/balances",
+            json={
+                "ledger_id": ledger["ledger_id"],
+                "currency": "USD",
+                "meta_data": {
+                    "card_state": "ACTIVE",
+                    "card_number": "•••• •••• •••• 8210",
+                    "card_expiry": "12/31",
+                    "customer_name": "Jerry",
+                },
+            },
+        )
+    )
+    ok(
+        api.post(
+            "/transactions",
+            json={
+                "amount": 500,
+                "precision": 100,
+                "reference": "fund-jerry-card",
+                "currency": "USD",
+                "source": "@World",
+                "destination": card["balance_id"],
+                "description": "Card top-up",
+            },
+        )
+    )
+    held = ok(
+        api.post(
+            "/transactions",
+            json={
+                "amount": 120,
+                "precision": 100,
+                "reference": "auth-1",
+                "currency": "USD",
+                "source": card["balance_id"],
+                "destination": "@Merchant",
+                "inflight": True,
+                "description": "Card authorization",
+                "meta_data": {"merchant": "Coffee"},
+            },
+        )
+    )
     shown = ok(api.get(f"/balances/{card['balance_id']}"), 200)
     assert shown["balance"] - shown["inflight_debit_balance"] == 38_000  # available
-    ok(api.put(f"/transactions/inflight/{held['transaction_id']}",
-               json={"status": "commit"}), 200)
-    declined = ok(api.post("/transactions", json={
-        "amount": 50, "precision": 100, "reference": "auth-2", "currency": "USD",
-        "source": card["balance_id"], "destination": "@Merchant", "inflight": True,
-        "description": "Card authorization"}))
-    ok(api.put(f"/transactions/inflight/{declined['transaction_id']}",
-               json={"status": "void"}), 200)
-    ok(api.post(f"/{card['balance_id']}/metadata",
-                json={"meta_data": {"card_state": "BLOCKED"}}), 200)
+    ok(api.put(f"/transactions/inflight/{held['transaction_id']}", json={"status": "commit"}), 200)
+    declined = ok(
+        api.post(
+            "/transactions",
+            json={
+                "amount": 50,
+                "precision": 100,
+                "reference": "auth-2",
+                "currency": "USD",
+                "source": card["balance_id"],
+                "destination": "@Merchant",
+                "inflight": True,
+                "description": "Card authorization",
+            },
+        )
+    )
+    ok(
+        api.put(f"/transactions/inflight/{declined['transaction_id']}", json={"status": "void"}),
+        200,
+    )
+    ok(
+        api.post(f"/{card['balance_id']}/metadata", json={"meta_data": {"card_state": "BLOCKED"}}),
+        200,
+    )
     final = ok(api.get(f"/balances/{card['balance_id']}"), 200)
     assert final["balance"] == 38_000 and final["inflight_debit_balance"] == 0
     assert final["meta_data"]["card_state"] == "BLOCKED"
@@ -171,22 +255,47 @@ def test_seed_001_by_hand_on_the_raw_ledger_api(api: httpx.Client) -> None:
 
 def test_seed_001_virtual_cards_approve_decline_and_block(api: httpx.Client) -> None:
     jerry = ok(api.post("/identities", json={"first_name": "Jerry", "last_name": "Doe"}))
-    card = ok(api.post("/virtual-cards", json={
-        "holder": jerry["identity_id"], "currency": "USD",
-        "limits": {"per_authorization": 100_000},
-        "details": {"number": ISSUED_PAN, "cvv": CVV, "exp_month": 12, "exp_year": 2031}}))
+    card = ok(
+        api.post(
+            "/virtual-cards",
+            json={
+                "holder": jerry["identity_id"],
+                "currency": "USD",
+                "limits": {"per_authorization": 100_000},
+                "details": {"number": ISSUED_PAN, "cvv": CVV, "exp_month": 12, "exp_year": 2031},
+            },
+        )
+    )
     assert card["details"]["number"].endswith("8210") and ISSUED_PAN not in json.dumps(card)
-    ok(api.post("/transactions", json={
-        "precise_amount": 50_000, "precision": 100, "reference": f"fund-{card['card_id']}",
-        "currency": "USD", "source": "@World", "destination": card["balance_id"]}))
+    ok(
+        api.post(
+            "/transactions",
+            json={
+                "precise_amount": 50_000,
+                "precision": 100,
+                "reference": f"fund-{card['card_id']}",
+                "currency": "USD",
+                "source": "@World",
+                "destination": card["balance_id"],
+            },
+        )
+    )
     path = f"/virtual-cards/{card['card_id']}/authorizations"
-    auth = ok(api.post(path, json={"amount": 12_000, "currency": "USD", "merchant_id": "m-1",
-                                   "merchant_name": "Coffee"}))
+    auth = ok(
+        api.post(
+            path,
+            json={
+                "amount": 12_000,
+                "currency": "USD",
+                "merchant_id": "m-1",
+                "merchant_name": "Coffee",
+            },
+        )
+    )
     assert auth["status"] == "PENDING"
     captured = ok(api.post(f"{path}/{auth['auth_id']}/capture"), 200)
     assert captured["status"] == "CAPTURED"
-    too_much = ok(api.post(path, json={"amount": 40_000, "currency": "USD",
-                                       "merchant_id": "m-1"}))
+    too_much = ok(api.post(path, json={"amount": 40_000, "currency": "USD", "merchant_id": "m-1"}))
     assert too_much["status"] == "DECLINED"
     assert too_much["decline_reason"] == "insufficient_funds"
     assert ok(api.post(f"/virtual-cards/{card['card_id']}/block"), 200)["state"] == "BLOCKED"
@@ -197,7 +306,7 @@ def test_seed_001_virtual_cards_approve_decline_and_block(api: httpx.Client) -> 
 
 
 def _forms(number: str) -> list[str]:
-    grouped = " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+    grouped = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
     return [number, grouped, grouped.replace(" ", "-"), hashlib.sha256(number.encode()).hexdigest()]
 
 

@@ -44,9 +44,17 @@ def path() -> str:
 
 
 def pay(tally: Server, destination: str, reference: str, **extra: Any) -> dict[str, Any]:
-    response = tally.http.post("/transactions", json={
-        "precise_amount": 1000, "currency": "USD", "reference": reference, "source": "@World",
-        "destination": destination, **extra})
+    response = tally.http.post(
+        "/transactions",
+        json={
+            "precise_amount": 1000,
+            "currency": "USD",
+            "reference": reference,
+            "source": "@World",
+            "destination": destination,
+            **extra,
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -78,10 +86,18 @@ def test_every_ledger_change_arrives_signed(tally: Server, hooks: Receiver, path
     tally.http.post(f"/refund-transaction/{applied['transaction_id']}")
     expected = {e["id"]: e for e in all_events(tally, endpoint["created_at"])}
     types = {e["type"] for e in expected.values()}
-    assert {"ledger.created", "balance.created", "transaction.applied", "transaction.inflight",
-            "transaction.committed", "transaction.voided", "transaction.refunded"} <= types
-    wait_for(lambda: hooks.ids(path) >= set(expected), timeout=30,
-             what="every event at the receiver")
+    assert {
+        "ledger.created",
+        "balance.created",
+        "transaction.applied",
+        "transaction.inflight",
+        "transaction.committed",
+        "transaction.voided",
+        "transaction.refunded",
+    } <= types
+    wait_for(
+        lambda: hooks.ids(path) >= set(expected), timeout=30, what="every event at the receiver"
+    )
     for delivery in hooks.at(path):
         assert delivery.event == expected[delivery.webhook_id]  # the body is the event itself
 
@@ -98,16 +114,19 @@ def test_a_receiver_that_is_down_gets_every_event_later(
             pay(tally, wallet, ref)
 
         def failed_attempts() -> bool:
-            log = tally.http.get("/webhooks/deliveries",
-                                 params={"endpoint_id": endpoint["endpoint_id"]}).json()["data"]
-            return len(log) == 5 and all(d["attempts"] and d["attempts"][0]["error"]
-                                         for d in log)
+            log = tally.http.get(
+                "/webhooks/deliveries", params={"endpoint_id": endpoint["endpoint_id"]}
+            ).json()["data"]
+            return len(log) == 5 and all(d["attempts"] and d["attempts"][0]["error"] for d in log)
 
         wait_for(failed_attempts, timeout=30, what="attempts to fail while the receiver is down")
     finally:
         hooks.up()
-    wait_for(lambda: {d.event["data"]["reference"] for d in hooks.at(path)} == set(refs),
-             timeout=30, what="the missed events after the receiver came back")
+    wait_for(
+        lambda: {d.event["data"]["reference"] for d in hooks.at(path)} == set(refs),
+        timeout=30,
+        what="the missed events after the receiver came back",
+    )
 
 
 def test_a_receiver_answering_500_sees_retries_with_growing_gaps(
@@ -123,8 +142,9 @@ def test_a_receiver_answering_500_sees_retries_with_growing_gaps(
     assert gaps == sorted(gaps), gaps
     assert 0.4 < gaps[0] < 1.5 and gaps[-1] > 3.0, gaps
     assert len({d.webhook_id for d in hooks.at(path)}) == 1
-    log = tally.http.get("/webhooks/deliveries",
-                         params={"endpoint_id": endpoint["endpoint_id"]}).json()["data"]
+    log = tally.http.get(
+        "/webhooks/deliveries", params={"endpoint_id": endpoint["endpoint_id"]}
+    ).json()["data"]
     assert [a["status_code"] for a in log[0]["attempts"][:5]] == [500] * 5
 
 
@@ -134,8 +154,11 @@ def test_410_disables_the_endpoint(tally: Server, hooks: Receiver, path: str) ->
     wallet = new_wallet(tally.http, "gone")
     pay(tally, wallet, f"gone-{uuid.uuid4().hex[:8]}")
     url = f"/webhooks/endpoints/{endpoint['endpoint_id']}"
-    shown = wait_for(lambda: (e := tally.http.get(url).json())["status"] == "disabled" and e,
-                     timeout=30, what="the endpoint to be disabled")
+    shown = wait_for(
+        lambda: (e := tally.http.get(url).json())["status"] == "disabled" and e,
+        timeout=30,
+        what="the endpoint to be disabled",
+    )
     assert "410" in shown["disabled_reason"]
     pay(tally, wallet, f"gone-{uuid.uuid4().hex[:8]}")
     assert len(hooks.at(path)) == 1
@@ -147,8 +170,9 @@ def test_resend_and_recover(tally: Server, hooks: Receiver, path: str) -> None:
     wallet = new_wallet(tally.http, "replay")
     pay(tally, wallet, f"replay-{uuid.uuid4().hex[:8]}")
     first = wait_for(lambda: hooks.at(path), timeout=30, what="the first delivery")[0]
-    resent = tally.http.post(f"/events/{first.webhook_id}/resend",
-                             json={"endpoint_id": endpoint["endpoint_id"]})
+    resent = tally.http.post(
+        f"/events/{first.webhook_id}/resend", json={"endpoint_id": endpoint["endpoint_id"]}
+    )
     assert resent.status_code == 202
     wait_for(lambda: len(hooks.at(path)) == 2, timeout=30, what="the resent event")
     assert hooks.at(path)[1].webhook_id == first.webhook_id
@@ -160,5 +184,8 @@ def test_resend_and_recover(tally: Server, hooks: Receiver, path: str) -> None:
     tally.http.post(f"{url}/enable")
     recovered = tally.http.post(f"{url}/recover", params={"since": since})
     assert recovered.json()["queued"] == 3
-    wait_for(lambda: {d.event["data"]["reference"] for d in hooks.at(path)} >= set(missed),
-             timeout=30, what="the recovered events")
+    wait_for(
+        lambda: {d.event["data"]["reference"] for d in hooks.at(path)} >= set(missed),
+        timeout=30,
+        what="the recovered events",
+    )

@@ -30,12 +30,15 @@ from .webhook_support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow
+
 
 class Poster:
     """Client threads posting transactions until stopped or the server goes away."""
 
-    def __init__(self, base_url: str, wallet: str, *, threads: int = 4,
-                 limit: int | None = None) -> None:
+    def __init__(
+        self, base_url: str, wallet: str, *, threads: int = 4, limit: int | None = None
+    ) -> None:
         self.base_url, self.wallet, self.limit = base_url, wallet, limit
         self.ok: list[str] = []
         self.unknown: list[str] = []
@@ -55,9 +58,16 @@ class Poster:
                     self.started += 1
                 ref = f"crash-{uuid.uuid4().hex}"
                 try:
-                    response = http.post("/transactions", json={
-                        "precise_amount": 1, "currency": "USD", "reference": ref,
-                        "source": "@World", "destination": self.wallet})
+                    response = http.post(
+                        "/transactions",
+                        json={
+                            "precise_amount": 1,
+                            "currency": "USD",
+                            "reference": ref,
+                            "source": "@World",
+                            "destination": self.wallet,
+                        },
+                    )
                 except httpx.TransportError:
                     with self._lock:
                         self.unknown.append(ref)
@@ -104,24 +114,36 @@ def check_nothing_lost(database: str, hooks: Receiver, path: str, posted: list[s
     """Every committed change has exactly one event; every event reached the receiver."""
     refs = {row.reference for row in query(database, "SELECT reference FROM transactions")}
     assert set(posted) <= refs, "a transaction answered 201 is missing"
-    per_transaction = query(database, """
+    per_transaction = query(
+        database,
+        """
         SELECT t.transaction_id, COUNT(e.id) AS n FROM transactions t
         LEFT JOIN events e ON e.subject_id = t.transaction_id AND e.type LIKE 'transaction.%'
-        GROUP BY t.transaction_id""")
+        GROUP BY t.transaction_id""",
+    )
     assert per_transaction and {row.n for row in per_transaction} == {1}
-    per_balance = query(database, """
+    per_balance = query(
+        database,
+        """
         SELECT b.balance_id, COUNT(e.id) AS n FROM balances b
         LEFT JOIN events e ON e.subject_id = b.balance_id AND e.type = 'balance.created'
-        GROUP BY b.balance_id""")
+        GROUP BY b.balance_id""",
+    )
     assert {row.n for row in per_balance} == {1}
-    orphans = query(database, """
+    orphans = query(
+        database,
+        """
         SELECT e.event_id FROM events e LEFT JOIN transactions t
         ON t.transaction_id = e.subject_id
-        WHERE e.type LIKE 'transaction.%' AND t.transaction_id IS NULL""")
+        WHERE e.type LIKE 'transaction.%' AND t.transaction_id IS NULL""",
+    )
     assert orphans == []
     every = {row.event_id for row in query(database, "SELECT event_id FROM events")}
-    wait_for(lambda: hooks.ids(path) >= every, timeout=90,
-             what=f"all {len(every)} events at the receiver")
+    wait_for(
+        lambda: hooks.ids(path) >= every,
+        timeout=90,
+        what=f"all {len(every)} events at the receiver",
+    )
 
 
 def test_the_server_killed_mid_flight_loses_nothing(
@@ -135,8 +157,11 @@ def test_the_server_killed_mid_flight_loses_nothing(
         hooks.delay[path] = 0.005
         wallet = new_wallet(server.http, "crash")
         poster = Poster(server.base_url, wallet)
-        wait_for(lambda: len(poster.ok) >= 60 and len(hooks.at(path)) >= 20, timeout=60,
-                 what="posting and delivering to be under way")
+        wait_for(
+            lambda: len(poster.ok) >= 60 and len(hooks.at(path)) >= 20,
+            timeout=60,
+            what="posting and delivering to be under way",
+        )
         server.kill()
         poster.join()
         assert poster.unknown, "the kill should have cut some requests short"
@@ -200,8 +225,9 @@ def test_two_workers_deliver_each_event_once(hooks: Receiver, tmp_path: Path) ->
         assert len(poster.ok) == 200
         wait_for(lambda: len(hooks.ids(path)) == 200, timeout=90, what="200 deliveries")
         settled = "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'succeeded'"
-        wait_for(lambda: query(database, settled)[0].n == 200, timeout=30,
-                 what="every delivery recorded")
+        wait_for(
+            lambda: query(database, settled)[0].n == 200, timeout=30, what="every delivery recorded"
+        )
         assert len(hooks.at(path)) == 200, "an event was delivered twice"
         attempts = query(database, "SELECT COUNT(*) AS n FROM webhook_attempts")[0].n
         assert attempts == 200

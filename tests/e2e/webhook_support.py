@@ -106,7 +106,11 @@ class Receiver:
             self._server = None
 
     def handle(self, request: BaseHTTPRequestHandler) -> None:
-        body = request.rfile.read(int(request.headers.get("content-length") or 0)).decode()
+        length = int(request.headers.get("content-length") or 0)
+        raw = request.rfile.read(length)
+        if len(raw) < length:
+            return  # the sender died mid-request (a killed worker): nothing was delivered
+        body = raw.decode()
         headers = {k.lower(): v for k, v in request.headers.items()}
         path = request.path
         event = None
@@ -155,10 +159,16 @@ def receiver() -> Iterator[Receiver]:
 
 def tally_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
-    env.update(TALLY_DATABASE_URL=database_url, TALLY_ENV="development",
-               TALLY_ALLOW_LOOPBACK_WEBHOOKS="true", TALLY_WEBHOOK_RETRY_SCHEDULE=FAST_RETRIES,
-               TALLY_WORKER_POLL_SECONDS="0.05", TALLY_WEBHOOK_TIMEOUT_SECONDS="5",
-               TALLY_LOG_LEVEL="info", PYTHONUNBUFFERED="1")
+    env.update(
+        TALLY_DATABASE_URL=database_url,
+        TALLY_ENV="development",
+        TALLY_ALLOW_LOOPBACK_WEBHOOKS="true",
+        TALLY_WEBHOOK_RETRY_SCHEDULE=FAST_RETRIES,
+        TALLY_WORKER_POLL_SECONDS="0.05",
+        TALLY_WEBHOOK_TIMEOUT_SECONDS="5",
+        TALLY_LOG_LEVEL="info",
+        PYTHONUNBUFFERED="1",
+    )
     env.update(extra)
     return env
 
@@ -169,8 +179,13 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         with log_path.open("ab") as log:
-            self.popen = subprocess.Popen([str(TALLY), *args], env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.popen = subprocess.Popen(
+                [str(TALLY), *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
@@ -245,8 +260,9 @@ def new_wallet(http: httpx.Client, tag: str) -> str:
     return str(made.json()["balance_id"])
 
 
-def add_endpoint(http: httpx.Client, hooks: Receiver, path: str,
-                 types: list[str] | None = None) -> dict[str, Any]:
+def add_endpoint(
+    http: httpx.Client, hooks: Receiver, path: str, types: list[str] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"url": hooks.url(path), "description": f"e2e {path}"}
     if types is not None:
         body["event_types"] = types

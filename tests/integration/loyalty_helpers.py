@@ -25,8 +25,12 @@ async def program(client: Any, **settings: Any) -> dict[str, Any]:
 async def member(client: Any, program_id: str, name: str = "Alice") -> tuple[str, str]:
     """A customer linked to a new account in ``program_id``: (cust_, loy_)."""
     customer = await ok(await client.post("/customers", json={"name": name}), 201)
-    account = await ok(await client.post(
-        "/loyalty/accounts", json={"program": program_id, "customer": customer["id"]}), 201)
+    account = await ok(
+        await client.post(
+            "/loyalty/accounts", json={"program": program_id, "customer": customer["id"]}
+        ),
+        201,
+    )
     return customer["id"], account["id"]
 
 
@@ -35,8 +39,13 @@ async def account(client: Any, account_id: str) -> dict[str, Any]:
 
 
 async def grant(client: Any, account_id: str, points: int) -> None:
-    await ok(await client.post(f"/loyalty/accounts/{account_id}/adjustments",
-                               json={"points": points, "reason": "welcome bonus"}), 201)
+    await ok(
+        await client.post(
+            f"/loyalty/accounts/{account_id}/adjustments",
+            json={"points": points, "reason": "welcome bonus"},
+        ),
+        201,
+    )
 
 
 async def pay(client: Any, amount: int, **fields: Any) -> dict[str, Any]:
@@ -46,8 +55,11 @@ async def pay(client: Any, amount: int, **fields: Any) -> dict[str, Any]:
 
 async def events(db: Database, event_type: str) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(t.events.c.payload).where(t.events.c.type == event_type)
-                                  .order_by(t.events.c.id))
+        rows = await conn.execute(
+            sa.select(t.events.c.payload)
+            .where(t.events.c.type == event_type)
+            .order_by(t.events.c.id)
+        )
         return [dict(r.payload) for r in rows]
 
 
@@ -64,12 +76,26 @@ async def snapshot(db: Database) -> dict[str, Any]:
     """Row counts and balances: what a refused request must leave exactly as it was."""
     from tally.store import tables_loyalty as lt
 
-    tables = [t.transactions, t.events, lt.points_transactions, lt.payments, lt.refunds,
-              lt.loyalty_redemptions, lt.points_lots]
+    tables = [
+        t.transactions,
+        t.events,
+        lt.points_transactions,
+        lt.payments,
+        lt.refunds,
+        lt.loyalty_redemptions,
+        lt.points_lots,
+    ]
     async with db.read() as conn:
-        counts = {table.name: (await conn.execute(
-            sa.select(sa.func.count()).select_from(table))).scalar_one() for table in tables}
-        rows = await conn.execute(sa.select(t.balances.c.balance_id, t.balances.c.balance,
-                                            t.balances.c.inflight_debit_balance))
+        counts = {
+            table.name: (
+                await conn.execute(sa.select(sa.func.count()).select_from(table))
+            ).scalar_one()
+            for table in tables
+        }
+        rows = await conn.execute(
+            sa.select(
+                t.balances.c.balance_id, t.balances.c.balance, t.balances.c.inflight_debit_balance
+            )
+        )
         balances = {r.balance_id: (int(r.balance), int(r.inflight_debit_balance)) for r in rows}
     return {"counts": counts, "balances": balances}

@@ -42,15 +42,37 @@ class Scene:
     refund: str  # the refund of it
 
 
+NOT_VALIDATION = {None, "TXN_INSUFFICIENT_FUNDS", "TXN_COMMIT_AMOUNT_EXCEEDED", "TXN_NOT_INFLIGHT"}
+
+
 @dataclass
 class Case:
     name: str
-    method: str
-    path: str  # formatted with the scene's fields
+    request: str  # "METHOD /path", the path formatted with the scene's fields
     body: Any = None  # a JSON value, raw bytes, or a function of the scene
-    status: int = 400
-    code: str | None = None  # None: any code (asserted only as present)
-    legacy: bool = True  # Blnk's `errors` key on validation errors
+    answer: str = "400"  # "status" or "status CODE"
+
+    @property
+    def method(self) -> str:
+        return self.request.split(" ", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.request.split(" ", 1)[1]
+
+    @property
+    def status(self) -> int:
+        return int(self.answer.split()[0])
+
+    @property
+    def code(self) -> str | None:
+        parts = self.answer.split()
+        return parts[1] if len(parts) > 1 else None
+
+    @property
+    def validation(self) -> bool:
+        """A validation error, which also carries Blnk's legacy ``errors`` key."""
+        return self.status == 400 and self.code not in NOT_VALIDATION
 
 
 async def created(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +81,16 @@ async def created(client: Client, path: str, body: dict[str, Any]) -> dict[str, 
     return dict(response.json())
 
 
-async def pay(client: Client, reference: str, source: str, dest: str, **extra: Any) -> str:
-    body = {"amount": extra.pop("amount", 5), "precision": 100, "currency": "USD",
-            "reference": reference, "source": source, "destination": dest, **extra}
+async def transfer(client: Client, reference: str, source: str, dest: str, **extra: Any) -> str:
+    body = {
+        "amount": extra.pop("amount", 5),
+        "precision": 100,
+        "currency": "USD",
+        "reference": reference,
+        "source": source,
+        "destination": dest,
+        **extra,
+    }
     return str((await created(client, "/transactions", body))["transaction_id"])
 
 
@@ -76,15 +105,19 @@ async def scene(client: Client) -> Scene:
 
     alice = await open_balance("USD", identity_id=identity)
     bob, euros = await open_balance("USD"), await open_balance("EUR")
-    await pay(client, "deposit", "@World", alice, amount=100, allow_overdraft=True)
+    await transfer(client, "deposit", "@World", alice, amount=100, allow_overdraft=True)
     world = (await client.get("/balances/indicator/@World/currency/USD")).json()["balance_id"]
-    hold = await pay(client, "held", alice, bob, amount=10, inflight=True)
-    voided = await pay(client, "released", alice, bob, amount=2, inflight=True)
-    assert (await client.put(f"/transactions/inflight/{voided}", json={"status": "void"})).is_success
-    payment = await pay(client, "paid", alice, bob)
-    refunded = await pay(client, "returned", alice, bob, amount=1)
+    hold = await transfer(client, "held", alice, bob, amount=10, inflight=True)
+    voided = await transfer(client, "released", alice, bob, amount=2, inflight=True)
+    assert (
+        await client.put(f"/transactions/inflight/{voided}", json={"status": "void"})
+    ).is_success
+    payment = await transfer(client, "paid", alice, bob)
+    refunded = await transfer(client, "returned", alice, bob, amount=1)
     refund = (await created(client, f"/refund-transaction/{refunded}", {}))["transaction_id"]
-    return Scene(ledger, identity, alice, bob, euros, world, hold, voided, payment, refunded, refund)
+    return Scene(
+        ledger, identity, alice, bob, euros, world, hold, voided, payment, refunded, refund
+    )
 
 
 async def snapshot(client: Client, db: Database, scene: Scene) -> dict[str, Any]:
@@ -92,7 +125,8 @@ async def snapshot(client: Client, db: Database, scene: Scene) -> dict[str, Any]
     views = {}
     for path in (
         *(f"/balances/{b}" for b in (scene.alice, scene.bob, scene.euros, scene.world)),
-        f"/ledgers/{scene.ledger}", f"/identities/{scene.identity}",
+        f"/ledgers/{scene.ledger}",
+        f"/identities/{scene.identity}",
         *(f"/transactions/{x}" for x in (scene.hold, scene.payment, scene.refund)),
     ):
         response = await client.get(path)
@@ -127,7 +161,7 @@ def complaints(case: Case, response: Any) -> list[str]:
         found.append(f"bad envelope {body}")
     if case.code is not None and detail.get("code") != case.code:
         found.append(f"code {detail.get('code')}, wanted {case.code}: {body.get('error')}")
-    if case.legacy and case.status == 400 and body.get("errors") != body.get("error"):
+    if case.validation and body.get("errors") != body.get("error"):
         found.append(f"no legacy errors key: {body}")
     return found
 
@@ -152,14 +186,23 @@ async def check_cases(client: Client, db: Database, scene: Scene, cases: list[Ca
 
 
 def txn(**changes: Any) -> Callable[[Scene], dict[str, Any]]:
-    """A USD 1.00 payment from alice to bob, with ``changes`` (callables get the scene)."""
+    """A USD 1.00 payment from alice to bob, with ``changes``: ``...`` drops a field, ``"$bob"``
+    names a balance of the scene, a callable is given the scene."""
 
     def build(s: Scene) -> dict[str, Any]:
-        body: dict[str, Any] = {"amount": 1, "precision": 100, "currency": "USD",
-                                "reference": "bad", "source": s.alice, "destination": s.bob}
+        body: dict[str, Any] = {
+            "amount": 1,
+            "precision": 100,
+            "currency": "USD",
+            "reference": "bad",
+            "source": s.alice,
+            "destination": s.bob,
+        }
         for key, value in changes.items():
             if value is ...:
                 body.pop(key, None)
+            elif isinstance(value, str) and value.startswith("$"):
+                body[key] = getattr(s, value[1:])
             else:
                 body[key] = value(s) if callable(value) else value
         return body
@@ -178,219 +221,304 @@ def raw(**fields: Any) -> Callable[[Scene], bytes]:
     return build
 
 
-V, TX = "TXN_VALIDATION_ERROR", "/transactions"
+def split(*legs: tuple[str, str]) -> Callable[[Scene], list[dict[str, str]]]:
+    """Destinations: (scene balance or literal id, distribution) per leg."""
+    return lambda s: [{"identifier": getattr(s, who, who), "distribution": d} for who, d in legs]
+
+
+def pay(name: str, code: str, status: int = 400, **changes: Any) -> Case:
+    """POST /transactions with a changed payment."""
+    return Case(name, "POST " + TX, txn(**changes), f"{status} {code}")
+
+
+V, TX, AMOUNT = "TXN_VALIDATION_ERROR", "/transactions", "TXN_INVALID_AMOUNT"
+PRECISION, FUNDS = "TXN_PRECISION_NOT_INTEGER", "TXN_INSUFFICIENT_FUNDS"
 TRANSACTION_CASES = [
-    Case("amount is text", "POST", TX, txn(amount="abc"), code=V),
-    Case("currency is a number", "POST", TX, txn(currency=5), code=V),
-    Case("inflight is text", "POST", TX, txn(inflight="maybe"), code=V),
-    Case("meta_data is a list", "POST", TX, txn(meta_data=[1]), code=V),
-    Case("destinations is text", "POST", TX, txn(destination=..., destinations="x"), code=V),
-    Case("no currency", "POST", TX, txn(currency=...), code=V),
-    Case("blank reference", "POST", TX, txn(reference=" "), code=V),
-    Case("no source", "POST", TX, txn(source=...), code=V),
-    Case("no destination", "POST", TX, txn(destination=...), code=V),
-    Case("no amount", "POST", TX, txn(amount=...), code=V),
-    Case("unknown destination", "POST", TX, txn(destination="bln_unknown"), 404, "BAL_NOT_FOUND"),
-    Case("unknown source", "POST", TX, txn(source="bln_unknown"), 404, "BAL_NOT_FOUND"),
-    Case("amount 1e300", "POST", TX, txn(amount=1e300, source="@World"), code="TXN_INVALID_AMOUNT"),
-    Case("precise_amount of 39 digits", "POST", TX,
-         txn(amount=..., precise_amount=10**38, source="@World"), code="TXN_INVALID_AMOUNT"),
-    Case("precise_amount of 5000 digits", "POST", TX, raw(precise_amount="9" * 5000)),
-    Case("amount beyond a double", "POST", TX, raw(amount="1e400")),
-    Case("overdraft limit 1e300", "POST", TX, txn(overdraft_limit=1e300), code="TXN_INVALID_AMOUNT"),
-    Case("precision 1e19", "POST", TX, txn(precision=1e19), code="TXN_PRECISION_NOT_INTEGER"),
-    Case("negative amount", "POST", TX, txn(amount=-1), code="TXN_INVALID_AMOUNT"),
-    Case("zero amount", "POST", TX, txn(amount=0), code=V),
-    Case("negative precise_amount", "POST", TX, txn(amount=..., precise_amount=-5),
-         code="TXN_INVALID_AMOUNT"),
-    Case("zero precise_amount text", "POST", TX, txn(amount=..., precise_amount="0"),
-         code="TXN_INVALID_AMOUNT"),
-    Case("precise_amount --5", "POST", TX, txn(amount=..., precise_amount="--5"),
-         code="TXN_INVALID_AMOUNT"),
-    Case("both amounts", "POST", TX, txn(precise_amount=100), code=V),
-    Case("precision 2.5", "POST", TX, txn(precision=2.5), code="TXN_PRECISION_NOT_INTEGER"),
-    Case("negative precision", "POST", TX, txn(precision=-100), code="TXN_PRECISION_NOT_INTEGER"),
-    Case("finer than a cent", "POST", TX, txn(amount=1.005), code="TXN_INVALID_AMOUNT"),
-    Case("16 significant digits", "POST", TX, txn(amount=1234567890.123456),
-         code="TXN_INVALID_AMOUNT"),
-    Case("dollars into euros", "POST", TX, txn(destination=lambda s: s.euros),
-         code="TXN_CURRENCY_MISMATCH"),
-    Case("euros out of dollars", "POST", TX, txn(currency="EUR"), code="TXN_CURRENCY_MISMATCH"),
-    Case("duplicate reference", "POST", TX, txn(reference="paid"), 409, "TXN_DUPLICATE_REFERENCE"),
-    Case("paying yourself", "POST", TX, txn(destination=lambda s: s.alice), code=V),
-    Case("world paying itself", "POST", TX,
-         txn(source="@World", destination=lambda s: s.world), code=V),
-    Case("effective date in words", "POST", TX, txn(effective_date="yesterday"), code=V),
-    Case("30 February", "POST", TX, txn(effective_date="2026-02-30T00:00:00Z"), code=V),
-    Case("date without zone", "POST", TX, txn(effective_date="2026-03-01T00:00:00"), code=V),
-    Case("date beyond year 9999", "POST", TX,
-         txn(effective_date="9999-12-31T23:59:59-01:00"), code=V),
-    Case("scheduled in words", "POST", TX, txn(scheduled_for="soon"), code=V),
-    Case("expiry in the past", "POST", TX,
-         txn(inflight=True, inflight_expiry_date="2000-01-01T00:00:00Z"), code=V),
-    Case("expiry without a hold", "POST", TX,
-         txn(inflight_expiry_date="2999-01-01T00:00:00Z"), code=V),
-    Case("not enough money", "POST", TX, txn(amount=1000, source=lambda s: s.bob,
-                                             destination=lambda s: s.alice),
-         code="TXN_INSUFFICIENT_FUNDS", legacy=False),
-    Case("past the overdraft limit", "POST", TX, txn(amount=500, overdraft_limit=100),
-         code="TXN_INSUFFICIENT_FUNDS", legacy=False),
-    Case("split over 100%", "POST", TX, txn(destination=..., destinations=lambda s: [
-        {"identifier": s.bob, "distribution": "60%"},
-        {"identifier": s.euros, "distribution": "60%"}]), code="TXN_INVALID_DISTRIBUTION"),
-    Case("split with an unknown leg", "POST", TX, txn(destination=..., destinations=lambda s: [
-        {"identifier": s.bob, "distribution": "50%"},
-        {"identifier": "bln_unknown", "distribution": "left"}]), 404, "BAL_NOT_FOUND"),
-    Case("split with a euro leg", "POST", TX, txn(destination=..., destinations=lambda s: [
-        {"identifier": s.bob, "distribution": "50%"},
-        {"identifier": s.euros, "distribution": "left"}]), code="TXN_CURRENCY_MISMATCH"),
-    Case("reference of 513 characters", "POST", TX, txn(reference="r" * 513), code=V),
-    Case("indicator with a space", "POST", TX, txn(source="@ World"), code=V),
-    Case("malformed JSON", "POST", TX, b'{"amount": 1,', code="GEN_MALFORMED_REQUEST"),
-    Case("NaN in JSON", "POST", TX, b'{"amount": NaN}', code="GEN_MALFORMED_REQUEST"),
-    Case("empty body", "POST", TX, b"", code=V),
-    Case("array body", "POST", TX, b"[]", code=V),
-    Case("string body", "POST", TX, b'"pay"', code=V),
-    Case("number body", "POST", TX, b"42", code=V),
-    Case("null body", "POST", TX, b"null", code=V),
-    Case("unknown id", "GET", "/transactions/txn_unknown", status=404, code="TXN_NOT_FOUND"),
-    Case("unknown reference", "GET", "/transactions/reference/nope", status=404,
-         code="TXN_NOT_FOUND"),
+    pay("amount is text", V, amount="abc"),
+    pay("currency is a number", V, currency=5),
+    pay("inflight is text", V, inflight="maybe"),
+    pay("meta_data is a list", V, meta_data=[1]),
+    pay("destinations is text", V, destination=..., destinations="x"),
+    pay("no currency", V, currency=...),
+    pay("blank reference", V, reference=" "),
+    pay("no source", V, source=...),
+    pay("no destination", V, destination=...),
+    pay("no amount", V, amount=...),
+    pay("unknown destination", "BAL_NOT_FOUND", 404, destination="bln_unknown"),
+    pay("unknown source", "BAL_NOT_FOUND", 404, source="bln_unknown"),
+    pay("amount 1e300", AMOUNT, amount=1e300, source="@World"),
+    pay("precise_amount of 39 digits", AMOUNT, amount=..., precise_amount=10**38),
+    Case("precise_amount of 5000 digits", "POST " + TX, raw(precise_amount="9" * 5000)),
+    Case("amount beyond a double", "POST " + TX, raw(amount="1e400")),
+    pay("overdraft limit 1e300", AMOUNT, overdraft_limit=1e300),
+    pay("precision 1e19", PRECISION, precision=1e19),
+    pay("negative amount", AMOUNT, amount=-1),
+    pay("zero amount", V, amount=0),
+    pay("negative precise_amount", AMOUNT, amount=..., precise_amount=-5),
+    pay("zero precise_amount text", AMOUNT, amount=..., precise_amount="0"),
+    pay("precise_amount --5", AMOUNT, amount=..., precise_amount="--5"),
+    pay("both amounts", V, precise_amount=100),
+    pay("precision 2.5", PRECISION, precision=2.5),
+    pay("negative precision", PRECISION, precision=-100),
+    pay("finer than a cent", AMOUNT, amount=1.005),
+    pay("16 significant digits", AMOUNT, amount=1234567890.123456),
+    pay("dollars into euros", "TXN_CURRENCY_MISMATCH", destination="$euros"),
+    pay("euros out of dollars", "TXN_CURRENCY_MISMATCH", currency="EUR"),
+    pay("duplicate reference", "TXN_DUPLICATE_REFERENCE", 409, reference="paid"),
+    pay("paying yourself", V, destination="$alice"),
+    pay("world paying itself", V, source="@World", destination="$world"),
+    pay("effective date in words", V, effective_date="yesterday"),
+    pay("30 February", V, effective_date="2026-02-30T00:00:00Z"),
+    pay("date without zone", V, effective_date="2026-03-01T00:00:00"),
+    pay("date beyond year 9999", V, effective_date="9999-12-31T23:59:59-01:00"),
+    pay("scheduled in words", V, scheduled_for="soon"),
+    pay("expiry in the past", V, inflight=True, inflight_expiry_date="2000-01-01T00:00:00Z"),
+    pay("expiry without a hold", V, inflight_expiry_date="2999-01-01T00:00:00Z"),
+    pay("not enough money", FUNDS, amount=1000, source="$bob", destination="$alice"),
+    pay("past the overdraft limit", FUNDS, amount=500, overdraft_limit=100),
+    pay(
+        "split over 100%",
+        "TXN_INVALID_DISTRIBUTION",
+        destination=...,
+        destinations=split(("bob", "60%"), ("euros", "60%")),
+    ),
+    pay(
+        "split with an unknown leg",
+        "BAL_NOT_FOUND",
+        404,
+        destination=...,
+        destinations=split(("bob", "50%"), ("bln_unknown", "left")),
+    ),
+    pay(
+        "split with a euro leg",
+        "TXN_CURRENCY_MISMATCH",
+        destination=...,
+        destinations=split(("bob", "50%"), ("euros", "left")),
+    ),
+    pay(
+        "split beyond the money",
+        FUNDS,
+        amount=150,
+        destination=...,
+        destinations=split(("bob", "50%"), ("world", "left")),
+    ),
+    pay("reference of 513 characters", V, reference="r" * 513),
+    pay("indicator with a space", V, source="@ World"),
+    Case("malformed JSON", "POST " + TX, b'{"amount": 1,', "400 GEN_MALFORMED_REQUEST"),
+    Case("NaN in JSON", "POST " + TX, b'{"amount": NaN}', "400 GEN_MALFORMED_REQUEST"),
+    Case("empty body", "POST " + TX, b"", f"400 {V}"),
+    Case("array body", "POST " + TX, b"[]", f"400 {V}"),
+    Case("string body", "POST " + TX, b'"pay"', f"400 {V}"),
+    Case("number body", "POST " + TX, b"42", f"400 {V}"),
+    Case("null body", "POST " + TX, b"null", f"400 {V}"),
+    Case("unknown id", "GET /transactions/txn_unknown", None, "404 TXN_NOT_FOUND"),
+    Case("unknown reference", "GET /transactions/reference/nope", None, "404 TXN_NOT_FOUND"),
 ]
 
-INFLIGHT = "/transactions/inflight/{hold}"
+
+def settle(name: str, body: Any, answer: str, hold: str = "{hold}") -> Case:
+    """PUT /transactions/inflight/<hold>."""
+    return Case(name, f"PUT /transactions/inflight/{hold}", body, answer)
+
+
+COMMIT, VOID = "POST /transactions/inflight/bulk/commit", "POST /transactions/inflight/bulk/void"
+ACTION, EMPTY, LIMIT = (
+    "400 TXN_INVALID_STATUS_ACTION",
+    "400 TXN_BULK_EMPTY",
+    "400 TXN_BULK_LIMIT_EXCEEDED",
+)
 SETTLE_CASES = [
-    Case("unknown hold", "PUT", "/transactions/inflight/txn_unknown", {"status": "commit"}, 404,
-         "TXN_NOT_FOUND"),
-    Case("approve is not an action", "PUT", INFLIGHT, {"status": "approve"},
-         code="TXN_INVALID_STATUS_ACTION"),
-    Case("no action", "PUT", INFLIGHT, {}, code="TXN_INVALID_STATUS_ACTION"),
-    Case("negative commit", "PUT", INFLIGHT, {"status": "commit", "amount": -5},
-         code="TXN_INVALID_AMOUNT"),
-    Case("zero precise commit", "PUT", INFLIGHT, {"status": "commit", "precise_amount": "0"},
-         code="TXN_INVALID_AMOUNT"),
-    Case("huge commit", "PUT", INFLIGHT, {"status": "commit", "precise_amount": 10**38},
-         code="TXN_INVALID_AMOUNT"),
-    Case("commit finer than a cent", "PUT", INFLIGHT, {"status": "commit", "amount": 1.005},
-         code="TXN_INVALID_AMOUNT"),
-    Case("commit more than held", "PUT", INFLIGHT, {"status": "commit", "amount": 20},
-         code="TXN_COMMIT_AMOUNT_EXCEEDED", legacy=False),
-    Case("commit a payment", "PUT", "/transactions/inflight/{payment}", {"status": "commit"},
-         code="TXN_NOT_INFLIGHT", legacy=False),
-    Case("commit a voided hold", "PUT", "/transactions/inflight/{voided}", {"status": "commit"},
-         409, "TXN_ALREADY_VOIDED"),
-    Case("void a voided hold", "PUT", "/transactions/inflight/{voided}", {"status": "void"},
-         409, "TXN_ALREADY_VOIDED"),
-    Case("commit amount is text", "PUT", INFLIGHT, {"status": "commit", "amount": "abc"}, code=V),
-    Case("malformed JSON", "PUT", INFLIGHT, b'{"status": ', code="GEN_MALFORMED_REQUEST"),
-    Case("array body", "PUT", INFLIGHT, b"[]", code=V),
-    Case("bulk commit of nothing", "POST", "/transactions/inflight/bulk/commit",
-         {"transactions": []}, code="TXN_BULK_EMPTY"),
-    Case("bulk commit of 101", "POST", "/transactions/inflight/bulk/commit",
-         lambda s: {"transactions": [{"transaction_id": s.hold}] * 101},
-         code="TXN_BULK_LIMIT_EXCEEDED"),
-    Case("bulk commit without ids", "POST", "/transactions/inflight/bulk/commit",
-         {"transactions": [{}]}, code=V),
-    Case("bulk void of nothing", "POST", "/transactions/inflight/bulk/void",
-         {"transaction_ids": []}, code="TXN_BULK_EMPTY"),
-    Case("bulk void of 101", "POST", "/transactions/inflight/bulk/void",
-         lambda s: {"transaction_ids": [s.hold] * 101}, code="TXN_BULK_LIMIT_EXCEEDED"),
-    Case("bulk void without the list", "POST", "/transactions/inflight/bulk/void", {}, code=V),
+    settle("unknown hold", {"status": "commit"}, "404 TXN_NOT_FOUND", "txn_unknown"),
+    settle("approve is not an action", {"status": "approve"}, ACTION),
+    settle("no action", {}, ACTION),
+    settle("negative commit", {"status": "commit", "amount": -5}, f"400 {AMOUNT}"),
+    settle("zero precise commit", {"status": "commit", "precise_amount": "0"}, f"400 {AMOUNT}"),
+    settle("huge commit", {"status": "commit", "precise_amount": 10**38}, f"400 {AMOUNT}"),
+    settle("commit finer than a cent", {"status": "commit", "amount": 1.005}, f"400 {AMOUNT}"),
+    settle("commit more", {"status": "commit", "amount": 20}, "400 TXN_COMMIT_AMOUNT_EXCEEDED"),
+    settle("commit a payment", {"status": "commit"}, "400 TXN_NOT_INFLIGHT", "{payment}"),
+    settle("commit a voided hold", {"status": "commit"}, "409 TXN_ALREADY_VOIDED", "{voided}"),
+    settle("void a voided hold", {"status": "void"}, "409 TXN_ALREADY_VOIDED", "{voided}"),
+    settle("commit amount is text", {"status": "commit", "amount": "abc"}, f"400 {V}"),
+    settle("malformed JSON", b'{"status": ', "400 GEN_MALFORMED_REQUEST"),
+    settle("array body", b"[]", f"400 {V}"),
+    Case("bulk commit of nothing", COMMIT, {"transactions": []}, EMPTY),
+    Case(
+        "bulk commit of 101",
+        COMMIT,
+        lambda s: {"transactions": [{"transaction_id": s.hold}] * 101},
+        LIMIT,
+    ),
+    Case("bulk commit without ids", COMMIT, {"transactions": [{}]}, f"400 {V}"),
+    Case("bulk void of nothing", VOID, {"transaction_ids": []}, EMPTY),
+    Case("bulk void of 101", VOID, lambda s: {"transaction_ids": [s.hold] * 101}, LIMIT),
+    Case("bulk void without the list", VOID, {}, f"400 {V}"),
 ]
 
-BULK, REFUND = "/transactions/bulk", "/refund-transaction/"
+
+def bulk(*items: Callable[[Scene], dict[str, Any]], atomic: bool = True) -> Callable[..., Any]:
+    return lambda s: {"atomic": atomic, "transactions": [item(s) for item in items]}
+
+
+def refund(name: str, target: str, answer: str, body: Any = None) -> Case:
+    """POST /refund-transaction/<target>."""
+    return Case(name, f"POST /refund-transaction/{target}", body, answer)
+
+
+BULK = "POST /transactions/bulk"
 BULK_AND_REFUND_CASES = [
-    Case("empty bulk", "POST", BULK, {"transactions": []}, code="TXN_BULK_EMPTY"),
-    Case("bulk without a list", "POST", BULK, {}, code="TXN_BULK_EMPTY"),
-    Case("bulk of 10001", "POST", BULK, {"transactions": [{}] * 10_001},
-         code="TXN_BULK_LIMIT_EXCEEDED"),
-    Case("bulk list is text", "POST", BULK, {"transactions": "x"}, code=V),
-    Case("bulk with an invalid item", "POST", BULK, lambda s: {"transactions": [
-        txn(reference="bulk-ok")(s), txn(reference="bulk-bad", currency=...)(s)]}, code=V),
-    Case("atomic bulk with a failing item", "POST", BULK, lambda s: {"atomic": True, "transactions": [
-        txn(reference="atomic-ok")(s),
-        txn(reference="atomic-broke", amount=1000, source=s.bob, destination=s.alice)(s)]},
-        code="TXN_INSUFFICIENT_FUNDS", legacy=False),
-    Case("atomic bulk with a duplicate", "POST", BULK, lambda s: {"atomic": True, "transactions": [
-        txn(reference="atomic-ok")(s), txn(reference="atomic-ok")(s)]},
-        409, "TXN_DUPLICATE_REFERENCE"),
-    Case("refund of nothing", "POST", REFUND + "txn_unknown", None, 404, "TXN_NOT_FOUND"),
-    Case("refund of a refund", "POST", REFUND + "{refund}", None, code="TXN_NOT_REFUNDABLE"),
-    Case("second refund", "POST", REFUND + "{refunded}", None, 409, "TXN_ALREADY_REFUNDED"),
-    Case("refund of a hold", "POST", REFUND + "{hold}", None, legacy=False),
-    Case("refund with malformed options", "POST", REFUND + "{payment}", b"{nope",
-         code="GEN_MALFORMED_REQUEST"),
-    Case("refund with array options", "POST", REFUND + "{payment}", b"[]", code=V),
-    Case("refund overdraft is text", "POST", REFUND + "{payment}", {"allow_overdraft": "x"},
-         code=V),
+    Case("empty bulk", BULK, {"transactions": []}, EMPTY),
+    Case("bulk without a list", BULK, {}, EMPTY),
+    Case("bulk of 10001", BULK, {"transactions": [{}] * 10_001}, LIMIT),
+    Case("bulk list is text", BULK, {"transactions": "x"}, f"400 {V}"),
+    Case(
+        "bulk with an invalid item",
+        BULK,
+        bulk(txn(reference="bulk-ok"), txn(reference="bulk-bad", currency=...), atomic=False),
+        f"400 {V}",
+    ),
+    Case(
+        "atomic bulk with a failing item",
+        BULK,
+        bulk(
+            txn(reference="atomic-ok"),
+            txn(reference="atomic-broke", amount=1000, source="$bob", destination="$alice"),
+        ),
+        f"400 {FUNDS}",
+    ),
+    Case(
+        "atomic bulk with a duplicate",
+        BULK,
+        bulk(txn(reference="atomic-ok"), txn(reference="atomic-ok")),
+        "409 TXN_DUPLICATE_REFERENCE",
+    ),
+    refund("refund of nothing", "txn_unknown", "404 TXN_NOT_FOUND"),
+    refund("refund of a refund", "{refund}", "400 TXN_NOT_REFUNDABLE"),
+    refund("second refund", "{refunded}", "409 TXN_ALREADY_REFUNDED"),
+    refund("refund of a hold", "{hold}", "400"),
+    refund("refund with malformed options", "{payment}", "400 GEN_MALFORMED_REQUEST", b"{nope"),
+    refund("refund with array options", "{payment}", f"400 {V}", b"[]"),
+    refund("refund overdraft is text", "{payment}", f"400 {V}", {"allow_overdraft": "x"}),
 ]
 
-G = "GEN_VALIDATION_ERROR"
+G, GL, META = "400 GEN_VALIDATION_ERROR", "general_ledger_id", "POST /{payment}/metadata"
+IDT, BAD = "400 IDT_VALIDATION_ERROR", "400 GEN_BAD_REQUEST"
+
+
+def balance(**fields: Any) -> Callable[[Scene], dict[str, Any]]:
+    """A balance request in the scene's ledger, with ``fields``."""
+    return lambda s: {"ledger_id": s.ledger, **fields}
+
+
 ACCOUNT_CASES = [
-    Case("ledger without a name", "POST", "/ledgers", {}, code=G),
-    Case("ledger name is a number", "POST", "/ledgers", {"name": 5}, code=G),
-    Case("ledger meta_data is a list", "POST", "/ledgers", {"name": "x", "meta_data": [1]}, code=G),
-    Case("ledger malformed", "POST", "/ledgers", b"{", code="GEN_MALFORMED_REQUEST"),
-    Case("unknown ledger", "GET", "/ledgers/ldg_unknown", status=404, code="LGR_NOT_FOUND"),
-    Case("rename unknown ledger", "PUT", "/ledgers/ldg_unknown", {"name": "x"}, 404,
-         "LGR_NOT_FOUND"),
-    Case("rename to nothing", "PUT", "/ledgers/{ledger}", {}, code=G),
-    Case("balance without anything", "POST", "/balances", {}, code=G),
-    Case("balance without currency", "POST", "/balances", lambda s: {"ledger_id": s.ledger}, code=G),
-    Case("balance in unknown ledger", "POST", "/balances",
-         {"ledger_id": "ldg_unknown", "currency": "USD"}, code="GEN_BAD_REQUEST"),
-    Case("indicator outside the general ledger", "POST", "/balances",
-         lambda s: {"ledger_id": s.ledger, "currency": "USD", "indicator": "@x"}, code=G),
-    Case("indicator with a space", "POST", "/balances",
-         {"ledger_id": "general_ledger_id", "currency": "USD", "indicator": "@a b"}, code=G),
-    Case("second @World in USD", "POST", "/balances",
-         {"ledger_id": "general_ledger_id", "currency": "USD", "indicator": "@World"}, 409,
-         "GEN_CONFLICT"),
-    Case("balance for unknown identity", "POST", "/balances",
-         lambda s: {"ledger_id": s.ledger, "currency": "USD", "identity_id": "idt_unknown"},
-         code="GEN_BAD_REQUEST"),
-    Case("balance overdraft is text", "POST", "/balances",
-         lambda s: {"ledger_id": s.ledger, "currency": "USD", "allow_overdraft": "x"}, code=G),
-    Case("unknown balance", "GET", "/balances/bln_unknown", status=404, code="BAL_NOT_FOUND"),
-    Case("unknown indicator", "GET", "/balances/indicator/@Nope/currency/USD", status=404,
-         code="BAL_NOT_FOUND"),
-    Case("link unknown balance", "PUT", "/balances/bln_unknown/identity",
-         lambda s: {"identity_id": s.identity}, 404, "BAL_NOT_FOUND"),
-    Case("link unknown identity", "PUT", "/balances/{bob}/identity",
-         {"identity_id": "idt_unknown"}, 404, "IDT_NOT_FOUND"),
-    Case("link nothing", "PUT", "/balances/{bob}/identity", {}, code=G),
-    Case("overdraft flag missing", "PUT", "/balances/{bob}/overdraft", {}, code=G),
-    Case("overdraft of unknown balance", "PUT", "/balances/bln_unknown/overdraft",
-         {"allow_overdraft": True}, 404, "BAL_NOT_FOUND"),
-    Case("history at a bad time", "GET", "/balances/{alice}/at?timestamp=yesterday",
-         code="BAL_INVALID_TIMESTAMP"),
-    Case("history of unknown balance", "GET", "/balances/bln_unknown/at", status=404,
-         code="BAL_NOT_FOUND"),
-    Case("identity id without prefix", "POST", "/identities", {"identity_id": "alice"},
-         code="IDT_VALIDATION_ERROR"),
-    Case("identity born on a bad day", "POST", "/identities", {"dob": "someday"},
-         code="IDT_VALIDATION_ERROR"),
-    Case("identity created twice", "POST", "/identities", lambda s: {"identity_id": s.identity},
-         code="IDT_VALIDATION_ERROR"),
-    Case("unknown identity", "GET", "/identities/idt_unknown", status=404, code="IDT_NOT_FOUND"),
-    Case("update unknown identity", "PUT", "/identities/idt_unknown", {"first_name": "x"}, 404,
-         "IDT_NOT_FOUND"),
-    Case("update with a bad birthday", "PUT", "/identities/{identity}", {"dob": "never"},
-         code="IDT_VALIDATION_ERROR"),
-    Case("delete unknown identity", "DELETE", "/identities/idt_unknown", status=404,
-         code="IDT_NOT_FOUND"),
-    Case("delete an identity in use", "DELETE", "/identities/{identity}", status=409,
-         code="GEN_CONFLICT"),
-    Case("metadata of a stranger", "POST", "/zzz_1/metadata", {"meta_data": {"a": 1}},
-         code="META_INVALID_ENTITY_ID"),
-    Case("metadata of unknown transaction", "POST", "/txn_unknown/metadata",
-         {"meta_data": {"a": 1}}, 404, "META_ENTITY_NOT_FOUND"),
-    Case("metadata missing", "POST", "/{payment}/metadata", {}, code=G),
-    Case("metadata is a number", "POST", "/{payment}/metadata", {"meta_data": 5}, code=G),
-    Case("metadata malformed", "POST", "/{payment}/metadata", b"{", code="GEN_MALFORMED_REQUEST"),
-    Case("filter on an unknown field", "POST", "/transactions/filter",
-         {"filters": [{"field": "nope", "operator": "eq", "value": "x"}]}, code="GEN_BAD_REQUEST"),
-    Case("list by an unknown field", "GET", "/transactions?nope_eq=1", code="GEN_BAD_REQUEST"),
+    Case("ledger without a name", "POST /ledgers", {}, G),
+    Case("ledger name is a number", "POST /ledgers", {"name": 5}, G),
+    Case("ledger meta_data is a list", "POST /ledgers", {"name": "x", "meta_data": [1]}, G),
+    Case("ledger malformed", "POST /ledgers", b"{", "400 GEN_MALFORMED_REQUEST"),
+    Case("unknown ledger", "GET /ledgers/ldg_unknown", None, "404 LGR_NOT_FOUND"),
+    Case("rename unknown ledger", "PUT /ledgers/ldg_unknown", {"name": "x"}, "404 LGR_NOT_FOUND"),
+    Case("rename to nothing", "PUT /ledgers/{ledger}", {}, G),
+    Case("balance without anything", "POST /balances", {}, G),
+    Case("balance without currency", "POST /balances", balance(), G),
+    Case(
+        "balance in unknown ledger",
+        "POST /balances",
+        {"ledger_id": "ldg_x", "currency": "USD"},
+        BAD,
+    ),
+    Case(
+        "indicator outside the general ledger",
+        "POST /balances",
+        balance(currency="USD", indicator="@x"),
+        G,
+    ),
+    Case(
+        "indicator with a space",
+        "POST /balances",
+        {"ledger_id": GL, "currency": "USD", "indicator": "@a b"},
+        G,
+    ),
+    Case(
+        "second @World in USD",
+        "POST /balances",
+        {"ledger_id": GL, "currency": "USD", "indicator": "@World"},
+        "409 GEN_CONFLICT",
+    ),
+    Case(
+        "balance for unknown identity",
+        "POST /balances",
+        balance(currency="USD", identity_id="idt_x"),
+        BAD,
+    ),
+    Case(
+        "balance overdraft is text",
+        "POST /balances",
+        balance(currency="USD", allow_overdraft="x"),
+        G,
+    ),
+    Case("unknown balance", "GET /balances/bln_unknown", None, "404 BAL_NOT_FOUND"),
+    Case(
+        "unknown indicator", "GET /balances/indicator/@Nope/currency/USD", None, "404 BAL_NOT_FOUND"
+    ),
+    Case(
+        "link unknown balance",
+        "PUT /balances/bln_x/identity",
+        lambda s: {"identity_id": s.identity},
+        "404 BAL_NOT_FOUND",
+    ),
+    Case(
+        "link unknown identity",
+        "PUT /balances/{bob}/identity",
+        {"identity_id": "idt_x"},
+        "404 IDT_NOT_FOUND",
+    ),
+    Case("link nothing", "PUT /balances/{bob}/identity", {}, G),
+    Case("overdraft flag missing", "PUT /balances/{bob}/overdraft", {}, G),
+    Case(
+        "overdraft of unknown balance",
+        "PUT /balances/bln_x/overdraft",
+        {"allow_overdraft": True},
+        "404 BAL_NOT_FOUND",
+    ),
+    Case(
+        "history at a bad time",
+        "GET /balances/{alice}/at?timestamp=today",
+        None,
+        "400 BAL_INVALID_TIMESTAMP",
+    ),
+    Case("history of unknown balance", "GET /balances/bln_unknown/at", None, "404 BAL_NOT_FOUND"),
+    Case("identity id without prefix", "POST /identities", {"identity_id": "alice"}, IDT),
+    Case("identity born on a bad day", "POST /identities", {"dob": "someday"}, IDT),
+    Case("identity created twice", "POST /identities", lambda s: {"identity_id": s.identity}, IDT),
+    Case("unknown identity", "GET /identities/idt_unknown", None, "404 IDT_NOT_FOUND"),
+    Case(
+        "update unknown identity", "PUT /identities/idt_x", {"first_name": "x"}, "404 IDT_NOT_FOUND"
+    ),
+    Case("update with a bad birthday", "PUT /identities/{identity}", {"dob": "never"}, IDT),
+    Case("delete unknown identity", "DELETE /identities/idt_unknown", None, "404 IDT_NOT_FOUND"),
+    Case("delete an identity in use", "DELETE /identities/{identity}", None, "409 GEN_CONFLICT"),
+    Case(
+        "metadata of a stranger",
+        "POST /zzz_1/metadata",
+        {"meta_data": {"a": 1}},
+        "400 META_INVALID_ENTITY_ID",
+    ),
+    Case(
+        "metadata of unknown transaction",
+        "POST /txn_x/metadata",
+        {"meta_data": {}},
+        "404 META_ENTITY_NOT_FOUND",
+    ),
+    Case("metadata missing", META, {}, G),
+    Case("metadata is a number", META, {"meta_data": 5}, G),
+    Case("metadata malformed", META, b"{", "400 GEN_MALFORMED_REQUEST"),
+    Case(
+        "filter on an unknown field",
+        "POST /transactions/filter",
+        {"filters": [{"field": "nope", "operator": "eq", "value": "x"}]},
+        BAD,
+    ),
+    Case("list by an unknown field", "GET /transactions?nope_eq=1", None, BAD),
 ]
 
 
@@ -435,10 +563,16 @@ async def test_an_oversize_body_is_refused_before_it_is_read(
     small_client: Client, db: Database
 ) -> None:
     ledger = (await created(small_client, "/ledgers", {"name": "Small"}))["ledger_id"]
-    bob = (await created(small_client, "/balances", {"ledger_id": ledger, "currency": "USD"}))
+    bob = await created(small_client, "/balances", {"ledger_id": ledger, "currency": "USD"})
     before = await _row_counts(db)
-    body = {"amount": 1, "currency": "USD", "reference": "big", "source": "@World",
-            "destination": bob["balance_id"], "description": "x" * 4096}
+    body = {
+        "amount": 1,
+        "currency": "USD",
+        "reference": "big",
+        "source": "@World",
+        "destination": bob["balance_id"],
+        "description": "x" * 4096,
+    }
     response = await small_client.post("/transactions", json=body)
     assert response.status_code == 413
     assert response.json()["error_detail"]["code"] == "GEN_PAYLOAD_TOO_LARGE"

@@ -18,8 +18,13 @@ PAN = "4111111111111111"
 
 @pytest.fixture
 def app_settings(store_url: str) -> Settings:
-    return Settings(database_url=store_url, auto_migrate=False, run_workers=False,
-                    card_encryption_key=KEY, card_fingerprint_key=FP_KEY)
+    return Settings(
+        database_url=store_url,
+        auto_migrate=False,
+        run_workers=False,
+        card_encryption_key=KEY,
+        card_fingerprint_key=FP_KEY,
+    )
 
 
 async def identity(client: Any) -> str:
@@ -36,16 +41,30 @@ async def new_card(client: Any, **extra: Any) -> dict[str, Any]:
 
 
 async def fund(client: Any, balance_id: str, amount: int, ref: str = "fund-1") -> None:
-    funded = await client.post("/transactions", json={
-        "precise_amount": amount, "precision": 100, "currency": "USD", "reference": ref,
-        "source": "@World", "destination": balance_id, "description": "top up",
-    })
+    funded = await client.post(
+        "/transactions",
+        json={
+            "precise_amount": amount,
+            "precision": 100,
+            "currency": "USD",
+            "reference": ref,
+            "source": "@World",
+            "destination": balance_id,
+            "description": "top up",
+        },
+    )
     assert funded.status_code == 201, funded.text
 
 
 async def authorize(client: Any, card_id: str, amount: int, **extra: Any) -> dict[str, Any]:
-    body = {"amount": amount, "currency": "USD", "merchant_id": "58725",
-            "merchant_name": "BP", "merchant_category": "5541", **extra}
+    body = {
+        "amount": amount,
+        "currency": "USD",
+        "merchant_id": "58725",
+        "merchant_name": "BP",
+        "merchant_category": "5541",
+        **extra,
+    }
     made = await client.post(f"/virtual-cards/{card_id}/authorizations", json=body)
     assert made.status_code == 201, made.text
     return dict(made.json())
@@ -61,8 +80,9 @@ async def event_types(store_url: str) -> list[str]:
 
 
 async def test_seed_001_create_authorize_approve(client: Any, store_url: str) -> None:
-    card = await new_card(client, details={"number": PAN, "cvv": "123", "exp_month": 12,
-                                           "exp_year": 2031})
+    card = await new_card(
+        client, details={"number": PAN, "cvv": "123", "exp_month": 12, "exp_year": 2031}
+    )
     assert card["state"] == "ACTIVE"
     assert card["details"]["number"].endswith("1111") and PAN not in str(card)
     assert "cvv" not in card["details"]
@@ -79,7 +99,8 @@ async def test_seed_001_create_authorize_approve(client: Any, store_url: str) ->
     assert hold["status"] == "INFLIGHT" and hold["precise_amount"] == 4_200
 
     captured = await client.post(
-        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture")
+        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture"
+    )
     assert captured.status_code == 200, captured.text
     assert captured.json()["status"] == "CAPTURED" and captured.json()["captured_amount"] == 4_200
     shown = (await client.get(f"/virtual-cards/{card['card_id']}")).json()
@@ -96,14 +117,18 @@ async def test_partial_capture_releases_the_rest(client: Any) -> None:
     card = await new_card(client)
     await fund(client, card["balance_id"], 10_000)
     auth = await authorize(client, card["card_id"], 5_000)
-    done = (await client.post(
-        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture",
-        json={"amount": 3_000})).json()
+    done = (
+        await client.post(
+            f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture",
+            json={"amount": 3_000},
+        )
+    ).json()
     assert done["captured_amount"] == 3_000 and done["released_amount"] == 2_000
     shown = (await client.get(f"/virtual-cards/{card['card_id']}")).json()
     assert shown["balance"] == {"balance": 7_000, "held": 0, "available": 7_000}
     again = await client.post(
-        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture")
+        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture"
+    )
     assert again.status_code == 409
     assert again.json()["error_detail"]["code"] == "AUTH_NOT_PENDING"
 
@@ -114,7 +139,8 @@ async def test_capture_more_than_authorized_is_refused(client: Any) -> None:
     auth = await authorize(client, card["card_id"], 1_000)
     over = await client.post(
         f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/capture",
-        json={"amount": 1_001})
+        json={"amount": 1_001},
+    )
     assert over.status_code == 400
     assert over.json()["error_detail"]["code"] == "AUTH_CAPTURE_EXCEEDS_AMOUNT"
     shown = (await client.get(f"/virtual-cards/{card['card_id']}")).json()
@@ -126,7 +152,8 @@ async def test_reverse_releases_the_hold(client: Any, store_url: str) -> None:
     await fund(client, card["balance_id"], 10_000)
     auth = await authorize(client, card["card_id"], 2_500)
     done = await client.post(
-        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/reverse")
+        f"/virtual-cards/{card['card_id']}/authorizations/{auth['auth_id']}/reverse"
+    )
     assert done.status_code == 200 and done.json()["status"] == "REVERSED"
     shown = (await client.get(f"/virtual-cards/{card['card_id']}")).json()
     assert shown["balance"] == {"balance": 10_000, "held": 0, "available": 10_000}
@@ -134,16 +161,19 @@ async def test_reverse_releases_the_hold(client: Any, store_url: str) -> None:
 
 
 async def test_declines_name_their_reason(client: Any, store_url: str) -> None:
-    card = await new_card(client, limits={"per_authorization": 5_000, "per_day": 8_000},
-                          merchant_lock=["58725", 1234])
+    card = await new_card(
+        client, limits={"per_authorization": 5_000, "per_day": 8_000}, merchant_lock=["58725", 1234]
+    )
     await fund(client, card["balance_id"], 100_000)
     cid = card["card_id"]
     assert (await authorize(client, cid, 5_001))["decline_reason"] == "limit_exceeded"
     assert (await authorize(client, cid, 100, merchant_id="999"))["decline_reason"] == (
-        "merchant_not_allowed")
+        "merchant_not_allowed"
+    )
     assert (await authorize(client, cid, 100, merchant_id=1234))["status"] == "PENDING"
     assert (await authorize(client, cid, 100, currency="eur"))["decline_reason"] == (
-        "currency_mismatch")
+        "currency_mismatch"
+    )
     assert (await authorize(client, cid, 5_000))["status"] == "PENDING"
     day = await authorize(client, cid, 3_000)
     assert day["decline_reason"] == "limit_exceeded" and "per-day" in day["decline_message"]
@@ -171,7 +201,8 @@ async def test_blocked_and_closed_cards_decline(client: Any, store_url: str) -> 
     assert (await authorize(client, cid, 100))["decline_reason"] == "card_blocked"
     # an authorization approved before the block can still be captured
     captured = await client.post(
-        f"/virtual-cards/{cid}/authorizations/{pending['auth_id']}/capture")
+        f"/virtual-cards/{cid}/authorizations/{pending['auth_id']}/capture"
+    )
     assert captured.status_code == 200
     assert (await client.post(f"/virtual-cards/{cid}/unblock")).json()["state"] == "ACTIVE"
     assert (await authorize(client, cid, 100))["status"] == "PENDING"
@@ -185,21 +216,36 @@ async def test_blocked_and_closed_cards_decline(client: Any, store_url: str) -> 
     assert [a["decline_reason"] for a in listed] == ["card_closed", "card_blocked"]
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"currency": "USD"}, "CARD_VALIDATION_ERROR"),
-    ({"holder": "idt_missing", "currency": "USD"}, "GEN_BAD_REQUEST"),
-    ({"holder": "bob", "currency": "USD"}, "CARD_VALIDATION_ERROR"),
-    ({"currency": "U S D"}, "CARD_VALIDATION_ERROR"),
-    ({"currency": "USD", "limits": {"per_day": -1}}, "CARD_VALIDATION_ERROR"),
-    ({"currency": "USD", "limits": {"per_week": 1}}, "CARD_VALIDATION_ERROR"),
-    ({"currency": "USD", "merchant_lock": []}, "CARD_VALIDATION_ERROR"),
-    ({"currency": "USD", "details": {"number": "4111111111111112", "exp_month": 1,
-                                     "exp_year": 2031}}, "CARD_INVALID_NUMBER"),
-    ({"currency": "USD", "details": {"number": PAN, "exp_month": 1, "exp_year": 2020}},
-     "CARD_EXPIRED"),
-    ({"currency": "USD", "details": {"number": PAN, "exp_month": 1, "exp_year": 2031,
-                                     "cvv": "12"}}, "CARD_VALIDATION_ERROR"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"currency": "USD"}, "CARD_VALIDATION_ERROR"),
+        ({"holder": "idt_missing", "currency": "USD"}, "GEN_BAD_REQUEST"),
+        ({"holder": "bob", "currency": "USD"}, "CARD_VALIDATION_ERROR"),
+        ({"currency": "U S D"}, "CARD_VALIDATION_ERROR"),
+        ({"currency": "USD", "limits": {"per_day": -1}}, "CARD_VALIDATION_ERROR"),
+        ({"currency": "USD", "limits": {"per_week": 1}}, "CARD_VALIDATION_ERROR"),
+        ({"currency": "USD", "merchant_lock": []}, "CARD_VALIDATION_ERROR"),
+        (
+            {
+                "currency": "USD",
+                "details": {"number": "4111111111111112", "exp_month": 1, "exp_year": 2031},
+            },
+            "CARD_INVALID_NUMBER",
+        ),
+        (
+            {"currency": "USD", "details": {"number": PAN, "exp_month": 1, "exp_year": 2020}},
+            "CARD_EXPIRED",
+        ),
+        (
+            {
+                "currency": "USD",
+                "details": {"number": PAN, "exp_month": 1, "exp_year": 2031, "cvv": "12"},
+            },
+            "CARD_VALIDATION_ERROR",
+        ),
+    ],
+)
 async def test_bad_card_requests_change_nothing(
     client: Any, store_url: str, body: dict[str, Any], code: str
 ) -> None:
@@ -216,13 +262,17 @@ async def test_bad_card_requests_change_nothing(
 async def test_bad_authorizations_are_refused(client: Any) -> None:
     card = await new_card(client)
     cid = card["card_id"]
-    for body in ({"amount": 10.5, "currency": "USD", "merchant_id": "1"},
-                 {"amount": 0, "currency": "USD", "merchant_id": "1"},
-                 {"amount": 100, "currency": "USD"}):
+    for body in (
+        {"amount": 10.5, "currency": "USD", "merchant_id": "1"},
+        {"amount": 0, "currency": "USD", "merchant_id": "1"},
+        {"amount": 100, "currency": "USD"},
+    ):
         refused = await client.post(f"/virtual-cards/{cid}/authorizations", json=body)
         assert refused.status_code == 400, refused.text
-    missing = await client.post("/virtual-cards/vcard_nope/authorizations",
-                                json={"amount": 1, "currency": "USD", "merchant_id": "1"})
+    missing = await client.post(
+        "/virtual-cards/vcard_nope/authorizations",
+        json={"amount": 1, "currency": "USD", "merchant_id": "1"},
+    )
     assert missing.status_code == 404
     assert missing.json()["error_detail"]["code"] == "VCARD_NOT_FOUND"
     malformed = await client.post(f"/virtual-cards/{cid}/authorizations", content=b"{nope")

@@ -65,8 +65,10 @@ def test_demo_then_every_view_of_it(store_url: str) -> None:
     assert lines_with(rows.output, "VOID") < lines_with(rows.output, "APPLIED (commit)")
     held = tally(store_url, "transactions", "--status", "inflight")
     assert "2 of 2 transactions" in held.output
-    assert "2 of 2 transactions" in tally(store_url, "transactions", "--balance", alice,
-                                          "--status", "INFLIGHT").output
+    assert (
+        "2 of 2 transactions"
+        in tally(store_url, "transactions", "--balance", alice, "--status", "INFLIGHT").output
+    )
     newest = tally(store_url, "transactions", "--limit", "1")
     assert "1 of 4 transactions (newest first; raise --limit to see more)" in newest.output
     assert "VOID" in newest.output and "commit" not in newest.output
@@ -76,8 +78,7 @@ def test_demo_then_every_view_of_it(store_url: str) -> None:
     assert "2 balances, 4 transactions, 1 currency — all consistent" in verify.output
     report = json.loads(tally(store_url, "verify", "--json").output)
     assert report["consistent"] is True
-    assert (report["balances"], report["transactions"], report["currencies"]) == (
-        2, 4, ["POINTS"])
+    assert (report["balances"], report["transactions"], report["currencies"]) == (2, 4, ["POINTS"])
 
 
 def test_the_demo_runs_again_on_the_same_database(store_url: str) -> None:
@@ -100,8 +101,10 @@ def test_references_filter_transactions_exactly(store_url: str) -> None:
 
     assert "1 of 1 transactions" in one.output
     assert "INFLIGHT" in one.output and "@Store" in one.output
-    assert "no transactions match" in tally(
-        store_url, "transactions", "--reference", "purchase").output
+    assert (
+        "no transactions match"
+        in tally(store_url, "transactions", "--reference", "purchase").output
+    )
 
 
 def test_a_missing_or_empty_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -13,12 +13,19 @@ from tally.settings import Settings
 
 async def _fund(client: Any, reference: str, amount: int = 1000) -> dict[str, Any]:
     ledger = (await client.post("/ledgers", json={"name": "Points"})).json()
-    balance = (await client.post(
-        "/balances", json={"ledger_id": ledger["ledger_id"], "currency": "PTS"})).json()
-    response = await client.post("/transactions", json={
-        "precise_amount": amount, "currency": "PTS", "reference": reference,
-        "source": "@World", "destination": balance["balance_id"],
-    })
+    balance = (
+        await client.post("/balances", json={"ledger_id": ledger["ledger_id"], "currency": "PTS"})
+    ).json()
+    response = await client.post(
+        "/transactions",
+        json={
+            "precise_amount": amount,
+            "currency": "PTS",
+            "reference": reference,
+            "source": "@World",
+            "destination": balance["balance_id"],
+        },
+    )
     assert response.status_code == 201, response.text
     return {"ledger": ledger, "balance": balance, "transaction": response.json()}
 
@@ -48,7 +55,7 @@ async def test_events_filter_by_type_prefix_and_time_and_page_by_cursor(client: 
     assert {e["type"] for e in prefix["data"]} == {"ledger.created", "transaction.applied"}
     first = (await client.get("/events", params={"limit": 2})).json()
     assert first["has_more"] is True and len(first["data"]) == 2
-    second = (await client.get("/events", params={"limit": 2, "cursor": first["next_cursor"]}))
+    second = await client.get("/events", params={"limit": 2, "cursor": first["next_cursor"]})
     ids = {e["id"] for e in first["data"]} | {e["id"] for e in second.json()["data"]}
     assert len(ids) == 4
     newest = first["data"][0]["created_at"]
@@ -71,9 +78,14 @@ async def test_event_errors_are_clear(client: Any) -> None:
 
 
 async def test_endpoint_lifecycle_shows_the_secret_only_once(client: Any) -> None:
-    created = await client.post("/webhooks/endpoints", json={
-        "url": "https://hooks.example.com/tally", "event_types": ["transaction.*"],
-        "description": "accounting"})
+    created = await client.post(
+        "/webhooks/endpoints",
+        json={
+            "url": "https://hooks.example.com/tally",
+            "event_types": ["transaction.*"],
+            "description": "accounting",
+        },
+    )
     assert created.status_code == 201, created.text
     endpoint = created.json()
     assert endpoint["endpoint_id"].startswith("we_")
@@ -90,7 +102,7 @@ async def test_endpoint_lifecycle_shows_the_secret_only_once(client: Any) -> Non
     assert disabled["status"] == "disabled" and disabled["disabled_reason"] == "maintenance"
     enabled = (await client.post(f"{path}/enable")).json()
     assert enabled["status"] == "enabled" and enabled["disabled_reason"] is None
-    rotated = (await client.post(f"{path}/rotate-secret", json={"grace_period_seconds": 60}))
+    rotated = await client.post(f"{path}/rotate-secret", json={"grace_period_seconds": 60})
     assert rotated.status_code == 200
     assert rotated.json()["secret"] != endpoint["secret"]
     assert rotated.json()["previous_secret_expires_at"] is not None
@@ -112,26 +124,34 @@ async def test_endpoint_urls_must_be_https_except_loopback_in_development(client
     assert local.status_code == 201, local.text
     blank = await client.post("/webhooks/endpoints", json={"url": ""})
     assert blank.status_code == 400
-    no_types = await client.post("/webhooks/endpoints", json={
-        "url": "https://hooks.example.com/x", "event_types": []})
+    no_types = await client.post(
+        "/webhooks/endpoints", json={"url": "https://hooks.example.com/x", "event_types": []}
+    )
     assert no_types.status_code == 400
     assert no_types.json()["error_detail"]["code"] == "WEBHOOK_EVENT_TYPES_INVALID"
 
 
 async def test_production_refuses_loopback_endpoints(store_url: str) -> None:
-    settings = Settings(database_url=store_url, auto_migrate=False, run_workers=False,
-                        environment="production", master_key="k")
+    settings = Settings(
+        database_url=store_url,
+        auto_migrate=False,
+        run_workers=False,
+        environment="production",
+        master_key="k",
+    )
     app = create_app(Services.build(settings))
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:5001") as client:
-        response = await client.post("/webhooks/endpoints", json={"url": "http://localhost:1/h"},
-                                     headers={"X-Blnk-Key": "k"})
+        response = await client.post(
+            "/webhooks/endpoints", json={"url": "http://localhost:1/h"}, headers={"X-Blnk-Key": "k"}
+        )
     assert response.status_code == 400
     assert "local development" in response.json()["error"]
 
 
 async def test_recover_needs_a_time_and_an_enabled_endpoint(client: Any) -> None:
-    endpoint = (await client.post("/webhooks/endpoints", json={
-        "url": "https://hooks.example.com/x"})).json()
+    endpoint = (
+        await client.post("/webhooks/endpoints", json={"url": "https://hooks.example.com/x"})
+    ).json()
     path = f"/webhooks/endpoints/{endpoint['endpoint_id']}"
     assert (await client.post(f"{path}/recover")).status_code == 400
     await client.post(f"{path}/disable")

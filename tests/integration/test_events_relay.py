@@ -72,8 +72,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def svc(store_url: str, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = Settings(database_url=store_url, auto_migrate=False, run_workers=False,
-                        allow_loopback_webhooks=True)
+    settings = Settings(
+        database_url=store_url, auto_migrate=False, run_workers=False, allow_loopback_webhooks=True
+    )
     services = Services.build(settings, clock=clock)
     await services.start()
     yield services
@@ -89,8 +90,13 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def relay(svc: Services, receiver: Receiver) -> AsyncIterator[Relay]:
-    config = RelayConfig(schedule=SCHEDULE, max_age=timedelta(hours=1), timeout=2.0,
-                         poll_seconds=0.02, per_endpoint=2)
+    config = RelayConfig(
+        schedule=SCHEDULE,
+        max_age=timedelta(hours=1),
+        timeout=2.0,
+        poll_seconds=0.02,
+        per_endpoint=2,
+    )
     worker = Relay(svc, config=config, transport=httpx.MockTransport(receiver), rand=lambda: 0.5)
     yield worker
     await worker.stop()
@@ -104,8 +110,9 @@ async def api(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def endpoint(api: Any, receiver: Receiver, url: str, types: list[str] | None = None
-                   ) -> dict[str, Any]:
+async def endpoint(
+    api: Any, receiver: Receiver, url: str, types: list[str] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"url": url}
     if types is not None:
         body["event_types"] = types
@@ -121,28 +128,40 @@ async def balance(api: Any) -> str:
 
 
 async def pay(api: Any, destination: str, reference: str, amount: int = 500) -> dict[str, Any]:
-    response = await api.post("/transactions", json={
-        "precise_amount": amount, "currency": "USD", "reference": reference,
-        "source": "@World", "destination": destination})
+    response = await api.post(
+        "/transactions",
+        json={
+            "precise_amount": amount,
+            "currency": "USD",
+            "reference": reference,
+            "source": "@World",
+            "destination": destination,
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-async def test_each_ledger_change_reaches_the_endpoint_signed(api: Any, relay: Relay,
-                                                               receiver: Receiver) -> None:
+async def test_each_ledger_change_reaches_the_endpoint_signed(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
     url = "http://127.0.0.1:9/all"
     hook = await endpoint(api, receiver, url)
     bal = await balance(api)
     txn = await pay(api, bal, "sig-1")
     await relay.run_once()
     types = [e["type"] for e in receiver.events(url)]
-    assert sorted(types) == ["balance.created", "balance.created", "ledger.created",
-                             "transaction.applied"]
+    assert sorted(types) == [
+        "balance.created",
+        "balance.created",
+        "ledger.created",
+        "transaction.applied",
+    ]
     applied = next(r for r in receiver.received if r["event"]["type"] == "transaction.applied")
     assert applied["headers"]["webhook-id"] == applied["event"]["id"]
     assert applied["headers"]["webhook-signature"].startswith("v1,")
     assert applied["event"]["data"]["transaction_id"] == txn["transaction_id"]
-    log = (await api.get("/webhooks/deliveries", params={"endpoint_id": hook["endpoint_id"]}))
+    log = await api.get("/webhooks/deliveries", params={"endpoint_id": hook["endpoint_id"]})
     rows = log.json()["data"]
     assert len(rows) == 4 and {r["status"] for r in rows} == {"succeeded"}
     first = rows[0]["attempts"][0]
@@ -150,8 +169,9 @@ async def test_each_ledger_change_reaches_the_endpoint_signed(api: Any, relay: R
     assert await relay.run_once() == 0  # nothing is sent twice
 
 
-async def test_only_wanted_types_create_deliveries(api: Any, relay: Relay,
-                                                   receiver: Receiver) -> None:
+async def test_only_wanted_types_create_deliveries(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
     url = "http://127.0.0.1:9/txns"
     await endpoint(api, receiver, url, ["transaction.applied"])
     bal = await balance(api)
@@ -232,16 +252,16 @@ async def test_410_disables_the_endpoint_and_cancels_what_is_pending(
     assert len(receiver.events(url)) == 1  # nothing goes to a disabled endpoint
 
 
-async def test_resend_sends_the_same_event_again(api: Any, relay: Relay,
-                                                 receiver: Receiver) -> None:
+async def test_resend_sends_the_same_event_again(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
     url = "http://127.0.0.1:9/resend"
     hook = await endpoint(api, receiver, url, ["transaction.applied"])
     bal = await balance(api)
     await pay(api, bal, "resend-1")
     await relay.run_once()
     event_id = receiver.events(url)[0]["id"]
-    answer = await api.post(f"/events/{event_id}/resend",
-                            json={"endpoint_id": hook["endpoint_id"]})
+    answer = await api.post(f"/events/{event_id}/resend", json={"endpoint_id": hook["endpoint_id"]})
     assert answer.status_code == 202
     assert answer.json()["deliveries"][0]["endpoint_id"] == hook["endpoint_id"]
     await relay.run_once()
@@ -293,8 +313,9 @@ async def test_rotation_signs_with_both_secrets_during_the_grace_period(
     await relay.run_once()
     assert len(receiver.events(url)) == 1
     assert len(receiver.received[-1]["headers"]["webhook-signature"].split()) == 2
-    immediate = await api.post(f"/webhooks/endpoints/{hook['endpoint_id']}/rotate-secret",
-                               json={"grace_period_seconds": 0})
+    immediate = await api.post(
+        f"/webhooks/endpoints/{hook['endpoint_id']}/rotate-secret", json={"grace_period_seconds": 0}
+    )
     receiver.secrets[url] = [immediate.json()["secret"]]
     await pay(api, bal, "rotate-2")
     await relay.run_once()
@@ -329,8 +350,10 @@ async def test_events_committed_late_are_still_handed_on(svc: Services) -> None:
     now = svc.clock.now()
     row = {"type": "ledger.created", "subject_id": None, "payload": {}, "created_at": now}
     async with svc.db.write() as conn:
-        await conn.execute(t.events.insert(), [{**row, "id": 1, "event_id": "evt_1"},
-                                               {**row, "id": 3, "event_id": "evt_3"}])
+        await conn.execute(
+            t.events.insert(),
+            [{**row, "id": 1, "event_id": "evt_1"}, {**row, "id": 3, "event_id": "evt_3"}],
+        )
     async with svc.db.write() as conn:
         cursor = await events_repo.lock_cursor(conn, now=now)
         assert cursor is not None

@@ -43,6 +43,7 @@ WORLD, FOREIGN = "@World", "foreign"
 ORDINARY = ("b0", "b1", "b2")
 PARTIES = (WORLD, *ORDINARY, "b3")
 FUNDS, NOT_INFLIGHT, REFUND_OF_HOLD = "TXN_INSUFFICIENT_FUNDS", "TXN_NOT_INFLIGHT", "hold"
+STARTING = 10_000  # what each ordinary balance is given when an example opens
 _currencies = itertools.count(1)
 
 
@@ -131,8 +132,10 @@ class Transfer:
         percents = sum(int(s[:-1]) for _, s in self.shares if s.endswith("%"))
         if fixed > self.amount or percents > 100:
             raise Refused("TXN_INVALID_DISTRIBUTION")
-        parts = [(p, int(s) if s.isdigit() else self.amount * int(s[:-1]) // 100 if s != "left"
-                  else -1) for p, s in self.shares]
+        parts = [
+            (p, int(s) if s.isdigit() else self.amount * int(s[:-1]) // 100 if s != "left" else -1)
+            for p, s in self.shares
+        ]
         assigned = sum(a for _, a in parts if a > 0)
         if assigned > self.amount:
             raise Refused("TXN_INVALID_DISTRIBUTION")
@@ -202,7 +205,8 @@ class Op:
         kind = "void" if self.action == "void" else "commit"
         for record in records or []:
             model.rows[record.transaction_id] = Row(
-                kind, row.source, row.destination, amount, record.reference)
+                kind, row.source, row.destination, amount, record.reference
+            )
 
     def _refund(self, model: Model, records: list[Record] | None) -> None:
         row = model.rows[self.target]
@@ -217,7 +221,8 @@ class Op:
         row.refunded = True
         for record in records or []:
             model.rows[record.transaction_id] = Row(
-                "refund", row.destination, row.source, row.amount, record.reference)
+                "refund", row.destination, row.source, row.amount, record.reference
+            )
 
 
 # ---- strategies -----------------------------------------------------------------------------
@@ -225,19 +230,30 @@ class Op:
 amounts = st.integers(1, 5_000) | st.integers(1, 5_000) | st.integers(2**63 - 5, 2**64)
 
 
+def rarely(draw: st.DrawFn, odds: int = 10) -> bool:
+    """True about once in ``odds`` (Hypothesis leans to small numbers, so test for the largest)."""
+    return bool(draw(st.integers(1, odds)) == odds)
+
+
 @st.composite
 def transfers(draw: st.DrawFn, model: Model, reference: str, single: bool = False) -> Transfer:
-    used = sorted(model.references)
-    if used and draw(st.integers(0, 9)) == 0:
-        reference = draw(st.sampled_from(used))
+    if model.references and rarely(draw):
+        reference = draw(st.sampled_from(sorted(model.references)))
     source = draw(st.sampled_from(PARTIES))
-    others = [p for p in (*PARTIES, FOREIGN) if p != source]
+    others = [p for p in PARTIES if p != source] + ([FOREIGN] if rarely(draw) else [])
     overdraft = draw(st.sampled_from(["none", "none", "allow", "limit", "both"]))
     limit = draw(st.integers(1, 3_000)) if overdraft in ("limit", "both") else 0
-    common = {"reference": reference, "source": source, "amount": draw(amounts),
-              "inflight": draw(st.booleans()), "allow": overdraft in ("allow", "both"),
-              "limit": limit}
-    if single or draw(st.integers(0, 3)):
+    edge = model.accounts[source].available + limit  # the most this source may pay
+    amount = draw(st.sampled_from([edge, edge + 1])) if edge > 0 and rarely(draw, 4) else None
+    common = {
+        "reference": reference,
+        "source": source,
+        "amount": amount or draw(amounts),
+        "inflight": draw(st.integers(0, 4)) >= 3,
+        "allow": overdraft in ("allow", "both"),
+        "limit": limit,
+    }
+    if single or draw(st.integers(0, 3)) < 3:
         return Transfer(destination=draw(st.sampled_from(others)), **common)
     parties = draw(st.lists(st.sampled_from(others), min_size=2, max_size=3, unique=True))
     kinds = st.integers(0, 3_000).map(str) | st.integers(1, 100).map(lambda p: f"{p}%")
@@ -246,9 +262,25 @@ def transfers(draw: st.DrawFn, model: Model, reference: str, single: bool = Fals
     return Transfer(shares=tuple(shares), **common)
 
 
+def targets(model: Model, action: str) -> list[str]:
+    """Rows the action can work on; the others are picked now and then to see them refused."""
+    if action == "refund":
+        return [
+            i for i, r in model.rows.items() if r.kind in ("applied", "commit") and not r.refunded
+        ]
+    return [
+        i
+        for i, r in model.rows.items()
+        if r.kind == "hold" and not r.voided and r.committed < r.amount
+    ]
+
+
 @st.composite
 def operations(draw: st.DrawFn, model: Model, reference: str) -> Op:
-    choices = ["post", "post", "bulk"] + (["commit", "void", "refund"] * 2 if model.rows else [])
+    choices = ["post", "post", "bulk"]
+    choices += ["commit", "void"] * 2 if targets(model, "commit") else []
+    choices += ["refund"] * 2 if targets(model, "refund") else []
+    choices += ["commit", "void", "refund"] if model.rows else []
     action = draw(st.sampled_from(choices))
     if action == "post":
         return Op("post", (draw(transfers(model, reference)),))
@@ -256,7 +288,9 @@ def operations(draw: st.DrawFn, model: Model, reference: str) -> Op:
         count = draw(st.integers(2, 3))
         items = [draw(transfers(model, f"{reference}b{i}", single=True)) for i in range(count)]
         return Op("bulk", tuple(items))
-    target = draw(st.sampled_from(sorted(model.rows)))
+    likely = targets(model, action)
+    pool = list(model.rows) if not likely or rarely(draw) else likely
+    target = draw(st.sampled_from(pool))
     amount = draw(st.none() | st.integers(1, model.rows[target].amount + 100))
     return Op(action, target=target, amount=amount, allow=draw(st.booleans()))
 
@@ -281,11 +315,16 @@ def to_plan(ex: Example, transfer: Transfer, now: Any) -> Any:
         for p, s in transfer.shares
     ]
     request = TransferRequest(
-        currency=ex.currency, reference=transfer.reference, precise_amount=transfer.amount,
-        precision=1, source=ex.party(transfer.source),
+        currency=ex.currency,
+        reference=transfer.reference,
+        precise_amount=transfer.amount,
+        precision=1,
+        source=ex.party(transfer.source),
         destination=ex.party(transfer.destination) if transfer.destination else None,
-        destinations=shares or None, inflight=transfer.inflight,
-        allow_overdraft=transfer.allow, overdraft_limit=transfer.limit or None,
+        destinations=shares or None,
+        inflight=transfer.inflight,
+        allow_overdraft=transfer.allow,
+        overdraft_limit=transfer.limit or None,
     )
     return plan_transfer(request, now=now)
 
@@ -307,7 +346,8 @@ async def attempt(svc: Services, ex: Example, op: Op) -> tuple[list[Record] | No
 
 
 async def open_accounts(svc: Services) -> tuple[Example, Model]:
-    """A ledger with b0..b3, a balance in another currency, and @World, all in a new currency."""
+    """A ledger with b0..b3, a balance in another currency, and @World, all in a new currency;
+    b0..b2 start with ``STARTING`` from @World."""
     ex = Example(f"P{next(_currencies):04d}", {})
     now = svc.clock.now()
     ledger = LedgerRecord(new_id("ldg"), f"property {ex.currency}", now)
@@ -315,15 +355,24 @@ async def open_accounts(svc: Services) -> tuple[Example, Model]:
         await ledger_repo.insert_ledger(conn, ledger, now=now)
         for name in (*ORDINARY, "b3", FOREIGN, WORLD):
             record = BalanceRecord(
-                new_id("bln"), GENERAL_LEDGER_ID if name == WORLD else ledger.ledger_id,
-                ex.currency + ("F" if name == FOREIGN else ""), now,
+                new_id("bln"),
+                GENERAL_LEDGER_ID if name == WORLD else ledger.ledger_id,
+                ex.currency + ("F" if name == FOREIGN else ""),
+                now,
                 indicator=WORLD if name == WORLD else None,
                 allow_overdraft=name in ("b3", WORLD),
             )
             await ledger_repo.insert_balance(conn, record, now=now)
             ex.ids[name] = record.balance_id
     kinds = {WORLD: "world", "b3": "lenient", FOREIGN: "foreign"}
-    return ex, Model({name: Account(kinds.get(name, "ordinary")) for name in ex.ids})
+    model = Model({name: Account(kinds.get(name, "ordinary")) for name in ex.ids})
+    opening = Op(
+        "bulk",
+        tuple(Transfer(f"{ex.currency}-open-{name}", WORLD, STARTING, name) for name in ORDINARY),
+    )
+    records, error = await attempt(svc, ex, opening)
+    assert error is None, error
+    return ex, opening.predict(model, records)
 
 
 @dataclass
@@ -335,8 +384,12 @@ class Snapshot:
 
 async def snapshot(svc: Services, ex: Example) -> Snapshot:
     b = t.balances.c
-    columns = (b.credit_balance, b.debit_balance, b.inflight_credit_balance,
-               b.inflight_debit_balance)
+    columns = (
+        b.credit_balance,
+        b.debit_balance,
+        b.inflight_credit_balance,
+        b.inflight_debit_balance,
+    )
     async with svc.db.read() as conn:
         rows = await conn.execute(
             sa.select(b.balance_id, *columns).where(b.balance_id.in_(list(ex.ids.values())))
@@ -359,9 +412,13 @@ async def postings(svc: Services, ex: Example) -> dict[str, tuple[int, ...]]:
     """Each balance's (credit, debit, inflight credit, inflight debit) from transaction rows."""
     x = t.transactions.c
     async with svc.db.read() as conn:
-        rows = (await conn.execute(
-            sa.select(x.source, x.destination, x.precise_amount, x.status, x.kind)
-            .where(x.currency == ex.currency))).all()
+        rows = (
+            await conn.execute(
+                sa.select(x.source, x.destination, x.precise_amount, x.status, x.kind).where(
+                    x.currency == ex.currency
+                )
+            )
+        ).all()
     summed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for source, destination, amount, status, kind in rows:
         if status == Status.APPLIED:
@@ -401,7 +458,7 @@ def run_example(svc: Services, data: st.DataObject, loop: asyncio.AbstractEventL
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=120)
 
     ex, model = wait(open_accounts(svc))
-    for step in range(data.draw(st.integers(1, 10), label="steps")):
+    for step in range(data.draw(st.integers(3, 12), label="steps")):
         op = data.draw(operations(model, f"{ex.currency}-{step}"), label=f"op {step}")
         before = wait(snapshot(svc, ex))
         agrees(ex, model, before)

@@ -34,9 +34,19 @@ async def timed(app_settings: Settings, clock: FakeClock) -> AsyncIterator[tuple
 
 
 async def _reward(client: Any, program_id: str) -> str:
-    reward = await ok(await client.post("/loyalty/rewards", json={
-        "program": program_id, "name": "EUR 5 off", "points_cost": 500, "discount": 500,
-        "currency": "eur"}), 201)
+    reward = await ok(
+        await client.post(
+            "/loyalty/rewards",
+            json={
+                "program": program_id,
+                "name": "EUR 5 off",
+                "points_cost": 500,
+                "discount": 500,
+                "currency": "eur",
+            },
+        ),
+        201,
+    )
     return str(reward["id"])
 
 
@@ -47,20 +57,28 @@ async def test_unused_redemption_is_released_after_the_30_minute_hold(
     prog = await program(client)
     customer, loy = await member(client, prog["id"])
     await grant(client, loy, 500)
-    rdm = await ok(await client.post("/loyalty/redemptions", json={
-        "account": loy, "reward": await _reward(client, prog["id"])}), 201)
+    rdm = await ok(
+        await client.post(
+            "/loyalty/redemptions",
+            json={"account": loy, "reward": await _reward(client, prog["id"])},
+        ),
+        201,
+    )
     clock.advance(timedelta(minutes=29))
     assert (await loyalty_due.run_due(services, clock.now()))["released_redemptions"] == 0
     assert (await account(client, loy))["available"] == 0
     clock.advance(timedelta(minutes=1))
     assert (await loyalty_due.run_due(services, clock.now()))["released_redemptions"] == 1
     assert (await account(client, loy))["available"] == 500
-    late = await client.post("/payments", json={
-        "amount": 4200, "currency": "eur", "customer": customer, "redemptions": [rdm["id"]]})
+    late = await client.post(
+        "/payments",
+        json={"amount": 4200, "currency": "eur", "customer": customer, "redemptions": [rdm["id"]]},
+    )
     assert late.status_code == 409
     assert late.json()["error_detail"]["code"] == "LOY_REDEMPTION_EXPIRED"
     assert [e["release_reason"] for e in await events(db, "loyalty.redemption.released")] == [
-        "expired"]
+        "expired"
+    ]
 
 
 async def test_redemption_attached_to_a_payment_that_never_completes_times_out(
@@ -70,11 +88,25 @@ async def test_redemption_attached_to_a_payment_that_never_completes_times_out(
     prog = await program(client, redemption_hold="10m")
     customer, loy = await member(client, prog["id"])
     await grant(client, loy, 500)
-    rdm = await ok(await client.post("/loyalty/redemptions", json={
-        "account": loy, "reward": await _reward(client, prog["id"])}), 201)
-    payment = await ok(await client.post("/payments", json={
-        "amount": 4200, "currency": "eur", "customer": customer, "redemptions": [rdm["id"]]}),
-        201)
+    rdm = await ok(
+        await client.post(
+            "/loyalty/redemptions",
+            json={"account": loy, "reward": await _reward(client, prog["id"])},
+        ),
+        201,
+    )
+    payment = await ok(
+        await client.post(
+            "/payments",
+            json={
+                "amount": 4200,
+                "currency": "eur",
+                "customer": customer,
+                "redemptions": [rdm["id"]],
+            },
+        ),
+        201,
+    )
     clock.advance(timedelta(minutes=10))
     load_job_modules()
     assert await Scheduler(services).run_once() == 1
@@ -112,8 +144,9 @@ async def test_refund_inside_the_pending_period_takes_the_pending_points(
     prog = await program(client, pending_period="14d", clawback={"allow_negative": False})
     customer, loy = await member(client, prog["id"])
     payment = await pay(client, 4200, customer=customer)
-    re = await ok(await client.post("/refunds", json={"payment": payment["id"],
-                                                      "amount": 2100}), 201)
+    re = await ok(
+        await client.post("/refunds", json={"payment": payment["id"], "amount": 2100}), 201
+    )
     assert re["points_clawed_back"] == 21 and re["points_capped"] == 0
     assert (await account(client, loy))["pending"] == 21
     clock.advance(timedelta(days=14))
@@ -131,8 +164,13 @@ async def test_points_expire_soonest_first_and_spending_uses_them_first(
     await pay(client, 10000, customer=customer)  # 100 points, expire day 30
     clock.advance(timedelta(days=10))
     await pay(client, 5000, customer=customer)  # 50 points, expire day 40
-    await ok(await client.post(f"/loyalty/accounts/{loy}/adjustments",
-                               json={"points": -30, "reason": "in-store purchase"}), 201)
+    await ok(
+        await client.post(
+            f"/loyalty/accounts/{loy}/adjustments",
+            json={"points": -30, "reason": "in-store purchase"},
+        ),
+        201,
+    )
     clock.advance(timedelta(days=20))  # day 30: the first lot (70 left) expires
     assert (await loyalty_due.run_due(services, clock.now()))["expired_points"] == 70
     assert (await account(client, loy))["balance"] == 50
@@ -151,12 +189,16 @@ async def test_released_points_return_to_their_lot_and_still_expire(
     timed: tuple[Any, Services], clock: FakeClock
 ) -> None:
     client, services = timed
-    prog = await program(client, expiry={"type": "rolling", "after": "1h"},
-                         redemption_hold="2h")
+    prog = await program(client, expiry={"type": "rolling", "after": "1h"}, redemption_hold="2h")
     _, loy = await member(client, prog["id"])
     await grant(client, loy, 500)
-    rdm = await ok(await client.post("/loyalty/redemptions", json={
-        "account": loy, "reward": await _reward(client, prog["id"])}), 201)
+    rdm = await ok(
+        await client.post(
+            "/loyalty/redemptions",
+            json={"account": loy, "reward": await _reward(client, prog["id"])},
+        ),
+        201,
+    )
     clock.advance(timedelta(hours=1))
     assert (await loyalty_due.run_due(services, clock.now()))["expired_points"] == 0
     await ok(await client.post(f"/loyalty/redemptions/{rdm['id']}/cancel"))

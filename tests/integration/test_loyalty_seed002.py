@@ -63,8 +63,9 @@ async def test_member_linked_after_completion_earns_only_by_replaying_the_award(
     payment = await pay(client, 4200, customer=customer["id"])
     assert payment["points_earned"] == 0
     loy = await ok(await client.post("/loyalty/accounts", json={"program": prog["id"]}), 201)
-    await ok(await client.post(f"/loyalty/accounts/{loy['id']}/link",
-                               json={"customer": customer["id"]}))
+    await ok(
+        await client.post(f"/loyalty/accounts/{loy['id']}/link", json={"customer": customer["id"]})
+    )
     assert (await account(client, loy["id"]))["balance"] == 0
     recon = await ok(await client.get("/loyalty/reconciliation", params={"anomalies_only": True}))
     assert recon["data"][0]["flags"] == ["linked_without_earn"]
@@ -79,11 +80,23 @@ async def test_redeeming_eur_5_off_at_checkout_charges_eur_37(client: Any, db: D
     prog = await program(client)
     customer, loy = await member(client, prog["id"])
     await grant(client, loy, 600)
-    reward = await ok(await client.post("/loyalty/rewards", json={
-        "program": prog["id"], "name": "EUR 5 off", "points_cost": 500, "discount": 500,
-        "currency": "eur"}), 201)
-    rdm = await ok(await client.post("/loyalty/redemptions",
-                                     json={"account": loy, "reward": reward["id"]}), 201)
+    reward = await ok(
+        await client.post(
+            "/loyalty/rewards",
+            json={
+                "program": prog["id"],
+                "name": "EUR 5 off",
+                "points_cost": 500,
+                "discount": 500,
+                "currency": "eur",
+            },
+        ),
+        201,
+    )
+    rdm = await ok(
+        await client.post("/loyalty/redemptions", json={"account": loy, "reward": reward["id"]}),
+        201,
+    )
     assert rdm["discount"] == 500 and rdm["status"] == "held"
     held = await account(client, loy)
     assert (held["balance"], held["held"], held["available"]) == (600, 500, 100)
@@ -104,20 +117,44 @@ async def test_failed_or_abandoned_payment_releases_the_redemption(
     prog = await program(client)
     customer, loy = await member(client, prog["id"])
     await grant(client, loy, 500)
-    reward = await ok(await client.post("/loyalty/rewards", json={
-        "program": prog["id"], "name": "EUR 5 off", "points_cost": 500, "discount": 500,
-        "currency": "eur"}), 201)
-    first = await ok(await client.post("/loyalty/redemptions",
-                                       json={"account": loy, "reward": reward["id"]}), 201)
-    payment = await ok(await client.post("/payments", json={
-        "amount": 4200, "currency": "eur", "customer": customer, "redemptions": [first["id"]]}),
-        201)
-    failed = await ok(await client.post(f"/payments/{payment['id']}/fail",
-                                        json={"reason": "card declined"}))
+    reward = await ok(
+        await client.post(
+            "/loyalty/rewards",
+            json={
+                "program": prog["id"],
+                "name": "EUR 5 off",
+                "points_cost": 500,
+                "discount": 500,
+                "currency": "eur",
+            },
+        ),
+        201,
+    )
+    first = await ok(
+        await client.post("/loyalty/redemptions", json={"account": loy, "reward": reward["id"]}),
+        201,
+    )
+    payment = await ok(
+        await client.post(
+            "/payments",
+            json={
+                "amount": 4200,
+                "currency": "eur",
+                "customer": customer,
+                "redemptions": [first["id"]],
+            },
+        ),
+        201,
+    )
+    failed = await ok(
+        await client.post(f"/payments/{payment['id']}/fail", json={"reason": "card declined"})
+    )
     assert failed["status"] == "failed"
     assert (await account(client, loy))["available"] == 500
-    second = await ok(await client.post("/loyalty/redemptions",
-                                        json={"account": loy, "reward": reward["id"]}), 201)
+    second = await ok(
+        await client.post("/loyalty/redemptions", json={"account": loy, "reward": reward["id"]}),
+        201,
+    )
     cancelled = await ok(await client.post(f"/loyalty/redemptions/{second['id']}/cancel"))
     assert cancelled["status"] == "released" and cancelled["release_reason"] == "cancelled"
     assert (await account(client, loy))["available"] == 500
@@ -152,8 +189,12 @@ async def test_clawback_of_spent_points_goes_negative_and_later_earnings_absorb_
     prog = await program(client)
     customer, loy = await member(client, prog["id"])
     payment = await pay(client, 4200, customer=customer)
-    await ok(await client.post(f"/loyalty/accounts/{loy}/adjustments",
-                               json={"points": -40, "reason": "spent in store"}), 201)
+    await ok(
+        await client.post(
+            f"/loyalty/accounts/{loy}/adjustments", json={"points": -40, "reason": "spent in store"}
+        ),
+        201,
+    )
     await ok(await client.post("/refunds", json={"payment": payment["id"]}), 201)
     negative = await account(client, loy)
     assert negative["balance"] == -40 and negative["deficit"] == 40
@@ -166,8 +207,12 @@ async def test_allow_negative_false_caps_the_clawback_and_records_it(client: Any
     prog = await program(client, clawback={"allow_negative": False})
     customer, loy = await member(client, prog["id"])
     payment = await pay(client, 4200, customer=customer)
-    await ok(await client.post(f"/loyalty/accounts/{loy}/adjustments",
-                               json={"points": -40, "reason": "spent in store"}), 201)
+    await ok(
+        await client.post(
+            f"/loyalty/accounts/{loy}/adjustments", json={"points": -40, "reason": "spent in store"}
+        ),
+        201,
+    )
     re = await ok(await client.post("/refunds", json={"payment": payment["id"]}), 201)
     assert (re["points_due"], re["points_clawed_back"], re["points_capped"]) == (42, 2, 40)
     assert (await account(client, loy))["balance"] == 0
@@ -178,18 +223,25 @@ async def test_points_transactions_list_and_net_earned_reconcile(client: Any) ->
     customer, loy = await member(client, prog["id"])
     payment = await pay(client, 4200, customer=customer)
     await ok(await client.post("/refunds", json={"payment": payment["id"], "amount": 2100}), 201)
-    listed = await ok(await client.get("/loyalty/transactions",
-                                       params={"account": loy, "created[gte]": 1700000000}))
+    listed = await ok(
+        await client.get(
+            "/loyalty/transactions", params={"account": loy, "created[gte]": 1700000000}
+        )
+    )
     assert [(x["type"], x["points"]) for x in listed["data"]] == [("clawback", -21), ("earn", 42)]
     assert listed["has_more"] is False
-    page = await ok(await client.get("/loyalty/transactions",
-                                     params={"account": loy, "limit": 1}))
+    page = await ok(await client.get("/loyalty/transactions", params={"account": loy, "limit": 1}))
     assert page["has_more"] is True
-    rest = await ok(await client.get("/loyalty/transactions", params={
-        "account": loy, "limit": 1, "starting_after": page["data"][0]["id"]}))
+    rest = await ok(
+        await client.get(
+            "/loyalty/transactions",
+            params={"account": loy, "limit": 1, "starting_after": page["data"][0]["id"]},
+        )
+    )
     assert rest["data"][0]["type"] == "earn"
-    clawbacks = await ok(await client.get("/loyalty/transactions",
-                                          params={"account": loy, "type": "clawback"}))
+    clawbacks = await ok(
+        await client.get("/loyalty/transactions", params={"account": loy, "type": "clawback"})
+    )
     assert len(clawbacks["data"]) == 1
     recon = await ok(await client.get("/loyalty/reconciliation", params={"account": loy}))
     line = recon["data"][0]

@@ -67,9 +67,16 @@ async def wallet(api: Any, funds: int = 0) -> str:
     made = await api.post("/balances", json={"ledger_id": ledger["ledger_id"], "currency": "EUR"})
     balance_id = str(made.json()["balance_id"])
     if funds:
-        await api.post("/transactions", json={
-            "precise_amount": funds, "currency": "EUR", "reference": f"fund-{balance_id}",
-            "source": "@World", "destination": balance_id})
+        await api.post(
+            "/transactions",
+            json={
+                "precise_amount": funds,
+                "currency": "EUR",
+                "reference": f"fund-{balance_id}",
+                "source": "@World",
+                "destination": balance_id,
+            },
+        )
     return balance_id
 
 
@@ -81,10 +88,20 @@ async def test_a_hold_is_voided_when_its_expiry_passes(
     api: Any, svc: Services, scheduler: Scheduler, clock: FakeClock
 ) -> None:
     card, shop = await wallet(api, funds=1000), await wallet(api)
-    hold = (await api.post("/transactions", json={
-        "precise_amount": 300, "currency": "EUR", "reference": "auth-1", "source": card,
-        "destination": shop, "inflight": True,
-        "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1))})).json()
+    hold = (
+        await api.post(
+            "/transactions",
+            json={
+                "precise_amount": 300,
+                "currency": "EUR",
+                "reference": "auth-1",
+                "source": card,
+                "destination": shop,
+                "inflight": True,
+                "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1)),
+            },
+        )
+    ).json()
     assert hold["status"] == "INFLIGHT"
     assert await tick(svc, scheduler) == 0
     assert (await shown(api, card))["inflight_debit_balance"] == 300
@@ -104,10 +121,20 @@ async def test_a_committed_hold_is_left_alone_at_expiry(
     api: Any, svc: Services, scheduler: Scheduler, clock: FakeClock
 ) -> None:
     card, shop = await wallet(api, funds=1000), await wallet(api)
-    hold = (await api.post("/transactions", json={
-        "precise_amount": 300, "currency": "EUR", "reference": "auth-2", "source": card,
-        "destination": shop, "inflight": True,
-        "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1))})).json()
+    hold = (
+        await api.post(
+            "/transactions",
+            json={
+                "precise_amount": 300,
+                "currency": "EUR",
+                "reference": "auth-2",
+                "source": card,
+                "destination": shop,
+                "inflight": True,
+                "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1)),
+            },
+        )
+    ).json()
     await api.put(f"/transactions/inflight/{hold['transaction_id']}", json={"status": "commit"})
     await tick(svc, scheduler)
     clock.advance(timedelta(hours=2))
@@ -120,12 +147,24 @@ async def test_a_partly_committed_hold_releases_the_rest_at_expiry(
     api: Any, svc: Services, scheduler: Scheduler, clock: FakeClock
 ) -> None:
     card, shop = await wallet(api, funds=1000), await wallet(api)
-    hold = (await api.post("/transactions", json={
-        "precise_amount": 300, "currency": "EUR", "reference": "auth-3", "source": card,
-        "destination": shop, "inflight": True,
-        "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1))})).json()
-    await api.put(f"/transactions/inflight/{hold['transaction_id']}",
-                  json={"status": "commit", "precise_amount": 100})
+    hold = (
+        await api.post(
+            "/transactions",
+            json={
+                "precise_amount": 300,
+                "currency": "EUR",
+                "reference": "auth-3",
+                "source": card,
+                "destination": shop,
+                "inflight": True,
+                "inflight_expiry_date": format_timestamp(clock.now() + timedelta(hours=1)),
+            },
+        )
+    ).json()
+    await api.put(
+        f"/transactions/inflight/{hold['transaction_id']}",
+        json={"status": "commit", "precise_amount": 100},
+    )
     clock.advance(timedelta(hours=2))
     await tick(svc, scheduler)
     after = await shown(api, card)
@@ -137,9 +176,19 @@ async def test_a_scheduled_transaction_applies_when_due(
 ) -> None:
     payer, payee = await wallet(api, funds=1000), await wallet(api)
     due = clock.now() + timedelta(days=1)
-    planned = (await api.post("/transactions", json={
-        "precise_amount": 250, "currency": "EUR", "reference": "rent-march", "source": payer,
-        "destination": payee, "scheduled_for": format_timestamp(due)})).json()
+    planned = (
+        await api.post(
+            "/transactions",
+            json={
+                "precise_amount": 250,
+                "currency": "EUR",
+                "reference": "rent-march",
+                "source": payer,
+                "destination": payee,
+                "scheduled_for": format_timestamp(due),
+            },
+        )
+    ).json()
     assert planned["status"] == "SCHEDULED"
     await tick(svc, scheduler)
     assert (await shown(api, payee))["balance"] == 0
@@ -157,9 +206,17 @@ async def test_a_scheduled_transaction_without_funds_is_rejected_once(
     api: Any, svc: Services, scheduler: Scheduler, clock: FakeClock
 ) -> None:
     payer, payee = await wallet(api, funds=100), await wallet(api)
-    await api.post("/transactions", json={
-        "precise_amount": 250, "currency": "EUR", "reference": "too-much", "source": payer,
-        "destination": payee, "scheduled_for": format_timestamp(clock.now() + timedelta(hours=1))})
+    await api.post(
+        "/transactions",
+        json={
+            "precise_amount": 250,
+            "currency": "EUR",
+            "reference": "too-much",
+            "source": payer,
+            "destination": payee,
+            "scheduled_for": format_timestamp(clock.now() + timedelta(hours=1)),
+        },
+    )
     clock.advance(timedelta(hours=1))
     await tick(svc, scheduler)
     rejected = (await api.get("/transactions/reference/too-much_rejected")).json()
@@ -256,16 +313,19 @@ async def test_a_claimed_job_is_not_claimed_again_until_its_lease_ends(
         await schedule(conn, "test.lease", "x", clock.now())
     lease = timedelta(minutes=5)
     async with svc.db.write() as conn:
-        first = await jobs_repo.claim(conn, now=clock.now(), limit=10, lease=lease,
-                                      skip_locked=svc.db.is_postgres)
+        first = await jobs_repo.claim(
+            conn, now=clock.now(), limit=10, lease=lease, skip_locked=svc.db.is_postgres
+        )
     async with svc.db.write() as conn:
-        second = await jobs_repo.claim(conn, now=clock.now(), limit=10, lease=lease,
-                                       skip_locked=svc.db.is_postgres)
+        second = await jobs_repo.claim(
+            conn, now=clock.now(), limit=10, lease=lease, skip_locked=svc.db.is_postgres
+        )
     assert len(first) == 1 and second == []
     clock.advance(lease)  # the worker died: the job is due again
     async with svc.db.write() as conn:
-        third = await jobs_repo.claim(conn, now=clock.now(), limit=10, lease=lease,
-                                      skip_locked=svc.db.is_postgres)
+        third = await jobs_repo.claim(
+            conn, now=clock.now(), limit=10, lease=lease, skip_locked=svc.db.is_postgres
+        )
         await jobs_repo.finish(conn, first[0], now=clock.now())  # the stale lease changes nothing
     assert len(third) == 1 and third[0].attempts == 2
     async with svc.db.read() as conn:

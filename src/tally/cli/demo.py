@@ -35,19 +35,37 @@ async def run_demo(settings: Settings, say: Say) -> dict[str, str]:
 
 async def _flow(services: Services, say: Say, *, tag: str) -> dict[str, str]:
     ledger_id, alice = await _create_accounts(services, say)
-    award = await _post(services, TransferRequest(
-        amount=100, precision=1, reference=f"purchase-{tag}", description="Points for purchase",
-        currency=POINTS, source="@Store", destination=alice, inflight=True,
-        meta_data={"customer_name": "Alice", "purchase_id": f"purchase-{tag}"},
-    ))
+    award = await _post(
+        services,
+        TransferRequest(
+            amount=100,
+            precision=1,
+            reference=f"purchase-{tag}",
+            description="Points for purchase",
+            currency=POINTS,
+            source="@Store",
+            destination=alice,
+            inflight=True,
+            meta_data={"customer_name": "Alice", "purchase_id": f"purchase-{tag}"},
+        ),
+    )
     await _show(services, say, f"Awarded 100 {POINTS} from @Store, held inflight: {award}", alice)
     [commit] = await services.engine.commit(award)
     await _show(services, say, f"Committed the award: {commit.transaction_id}", alice)
-    redemption = await _post(services, TransferRequest(
-        amount=50, precision=1, reference=f"redemption-{tag}", description="Points redemption",
-        currency=POINTS, source=alice, destination="@Store", inflight=True,
-        meta_data={"customer_name": "Alice", "redemption_id": f"redemption-{tag}"},
-    ))
+    redemption = await _post(
+        services,
+        TransferRequest(
+            amount=50,
+            precision=1,
+            reference=f"redemption-{tag}",
+            description="Points redemption",
+            currency=POINTS,
+            source=alice,
+            destination="@Store",
+            inflight=True,
+            meta_data={"customer_name": "Alice", "redemption_id": f"redemption-{tag}"},
+        ),
+    )
     await _show(services, say, f"Redemption of 50 {POINTS} held: {redemption}", alice)
     [void] = await services.engine.void(redemption)
     await _show(services, say, f"Voided the redemption: {void.transaction_id}", alice)
@@ -56,16 +74,21 @@ async def _flow(services: Services, say: Say, *, tag: str) -> dict[str, str]:
     say(f"  tally balances --ledger {ledger_id}")
     say(f"  tally transactions --balance {alice}")
     say("  tally verify")
-    return {"ledger_id": ledger_id, "balance_id": alice, "award": award,
-            "redemption": redemption}
+    return {"ledger_id": ledger_id, "balance_id": alice, "award": award, "redemption": redemption}
 
 
 async def _create_accounts(services: Services, say: Say) -> tuple[str, str]:
     now = services.clock.now()
-    ledger = LedgerRecord(new_id("ldg"), "Customer Loyalty Points Ledger", now,
-                          {"project_name": "RetailStore App"})
-    alice = BalanceRecord(new_id("bln"), ledger.ledger_id, POINTS, now,
-                          meta_data={"customer_name": "Alice", "customer_internal_id": "5678"})
+    ledger = LedgerRecord(
+        new_id("ldg"), "Customer Loyalty Points Ledger", now, {"project_name": "RetailStore App"}
+    )
+    alice = BalanceRecord(
+        new_id("bln"),
+        ledger.ledger_id,
+        POINTS,
+        now,
+        meta_data={"customer_name": "Alice", "customer_internal_id": "5678"},
+    )
     async with services.db.write() as conn:
         await ledger_repo.insert_ledger(conn, ledger, now=now)
         await ledger_repo.insert_balance(conn, alice, now=now)
@@ -84,5 +107,7 @@ async def _show(services: Services, say: Say, step: str, balance_id: str) -> Non
     async with services.db.read() as conn:
         alice = await ledger_repo.get_balance(conn, balance_id)
     available = alice.balance - alice.inflight_debit_balance
-    say(f"{step}\n    Alice: balance {alice.balance}, available {available}, "
-        f"inflight {alice.inflight_balance} {POINTS}")
+    say(
+        f"{step}\n    Alice: balance {alice.balance}, available {available}, "
+        f"inflight {alice.inflight_balance} {POINTS}"
+    )

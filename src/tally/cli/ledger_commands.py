@@ -30,8 +30,11 @@ T = TypeVar("T")
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="sqlite:///path or postgresql://... "
-                 "(default: TALLY_DATABASE_URL, then sqlite:///./tally.db)."),
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path or postgresql://... "
+        "(default: TALLY_DATABASE_URL, then sqlite:///./tally.db).",
+    ),
 ]
 Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many rows.")]
 
@@ -54,14 +57,13 @@ def _run(url: str, work: Callable[[Database], Awaitable[T]], *, create: bool = F
         raise typer.Exit(2) from None
 
 
-async def _on_database(
-    url: str, work: Callable[[Database], Awaitable[T]], *, create: bool
-) -> T:
+async def _on_database(url: str, work: Callable[[Database], Awaitable[T]], *, create: bool) -> T:
     path = sqlite_path(url)
     if path is not None and not create and not path.exists():
         raise DatabaseUnusable(
             f"there is no database at {path}: run `tally migrate` (or `tally demo`) first, "
-            "or pass --database-url")
+            "or pass --database-url"
+        )
     db = Database(url)
     try:
         return await work(db)
@@ -94,8 +96,7 @@ def _reading(
 @app.command()
 def verify(
     database_url: DatabaseUrl = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every balance from its transactions and check the ledger's invariants.
 
@@ -132,16 +133,21 @@ def ledgers(database_url: DatabaseUrl = None, limit: Limit = 50) -> None:
 def balances(
     database_url: DatabaseUrl = None,
     ledger: Annotated[str | None, typer.Option("--ledger", help="Only this ledger ID.")] = None,
-    currency: Annotated[
-        str | None, typer.Option("--currency", help="Only this currency.")] = None,
+    currency: Annotated[str | None, typer.Option("--currency", help="Only this currency.")] = None,
     indicator: Annotated[
         str | None, typer.Option("--indicator", help="Only this indicator (e.g. @Store).")
     ] = None,
     limit: Limit = 50,
 ) -> None:
     """List balances, newest first (amounts in minor units)."""
-    page = _run(_url(database_url), _reading(lambda c: views.list_balances(
-        c, ledger=ledger, currency=currency, indicator=indicator, limit=limit)))
+    page = _run(
+        _url(database_url),
+        _reading(
+            lambda c: views.list_balances(
+                c, ledger=ledger, currency=currency, indicator=indicator, limit=limit
+            )
+        ),
+    )
     console = Console(highlight=False)
     console.print(views.balances_table(page, width=console.width))
 
@@ -157,12 +163,19 @@ def transactions(
         typer.Option("--status", help="APPLIED, INFLIGHT, VOID, SCHEDULED or REJECTED."),
     ] = None,
     reference: Annotated[
-        str | None, typer.Option("--reference", help="Only this reference.")] = None,
+        str | None, typer.Option("--reference", help="Only this reference.")
+    ] = None,
     limit: Limit = 50,
 ) -> None:
     """List transaction rows, newest first (amounts in major units of their precision)."""
-    page = _run(_url(database_url), _reading(lambda c: views.list_transactions(
-        c, balance=balance, status=status, reference=reference, limit=limit)))
+    page = _run(
+        _url(database_url),
+        _reading(
+            lambda c: views.list_transactions(
+                c, balance=balance, status=status, reference=reference, limit=limit
+            )
+        ),
+    )
     Console(highlight=False).print(views.transactions_table(page))
 
 
@@ -180,7 +193,8 @@ def demo(database_url: DatabaseUrl = None) -> None:
 
     url = _url(database_url)
     settings = Settings.from_env().with_overrides(
-        database_url=url, auto_migrate=True, run_workers=False)
+        database_url=url, auto_migrate=True, run_workers=False
+    )
     console = Console(highlight=False)
 
     def say(text: str) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tally.store import tables as t
 from tally.store.verify import VerifyReport
 
-
 NARROW = 100  # terminal columns below which the balances table drops its creation time
 
 
@@ -119,13 +118,24 @@ async def list_balances(
     b, ledgers = t.balances.c, t.ledgers.c
     filters = [
         column == value
-        for column, value in ((b.ledger_id, ledger), (b.currency, currency),
-                              (b.indicator, indicator))
+        for column, value in (
+            (b.ledger_id, ledger),
+            (b.currency, currency),
+            (b.indicator, indicator),
+        )
         if value is not None
     ]
     query = (
-        sa.select(b.balance_id, b.indicator, b.currency, b.balance, b.inflight_balance,
-                  b.inflight_debit_balance, b.created_at, ledgers.name.label("ledger_name"))
+        sa.select(
+            b.balance_id,
+            b.indicator,
+            b.currency,
+            b.balance,
+            b.inflight_balance,
+            b.inflight_debit_balance,
+            b.created_at,
+            ledgers.name.label("ledger_name"),
+        )
         .select_from(t.balances.join(t.ledgers, ledgers.ledger_id == b.ledger_id))
         .where(*filters)
         .order_by(b.created_at.desc(), b.id.desc())
@@ -149,8 +159,11 @@ def balances_table(page: Page, *, width: int = 200) -> Table:
         table.add_column("Created (UTC)", overflow="fold", min_width=8)
     for row in page.rows:
         cells = [
-            f"{row.balance_id}\n{row.ledger_name}", row.indicator or "", row.currency,
-            minor_units(row.balance), minor_units(row.balance - row.inflight_debit_balance),
+            f"{row.balance_id}\n{row.ledger_name}",
+            row.indicator or "",
+            row.currency,
+            minor_units(row.balance),
+            minor_units(row.balance - row.inflight_debit_balance),
             minor_units(row.inflight_balance),
         ]
         _row(table, *cells, *([when(row.created_at)] if wide else []))
@@ -178,21 +191,33 @@ async def list_transactions(
     if reference is not None:
         filters.append(tx.reference == reference)
     query = (
-        sa.select(tx.transaction_id, tx.reference, tx.status, tx.kind, tx.precise_amount,
-                  tx.precision, tx.currency, tx.source, tx.destination, tx.created_at,
-                  source.c.indicator.label("source_indicator"),
-                  destination.c.indicator.label("destination_indicator"))
+        sa.select(
+            tx.transaction_id,
+            tx.reference,
+            tx.status,
+            tx.kind,
+            tx.precise_amount,
+            tx.precision,
+            tx.currency,
+            tx.source,
+            tx.destination,
+            tx.created_at,
+            source.c.indicator.label("source_indicator"),
+            destination.c.indicator.label("destination_indicator"),
+        )
         .select_from(
-            t.transactions
-            .outerjoin(source, source.c.balance_id == tx.source)
-            .outerjoin(destination, destination.c.balance_id == tx.destination))
+            t.transactions.outerjoin(source, source.c.balance_id == tx.source).outerjoin(
+                destination, destination.c.balance_id == tx.destination
+            )
+        )
         .where(*filters)
         .order_by(tx.created_at.desc(), tx.id.desc())
         .limit(limit)
     )
     rows = (await conn.execute(query)).all()
     total = await conn.execute(
-        sa.select(sa.func.count()).select_from(t.transactions).where(*filters))
+        sa.select(sa.func.count()).select_from(t.transactions).where(*filters)
+    )
     return Page(rows, int(total.scalar_one()))
 
 
@@ -206,7 +231,9 @@ def transactions_table(page: Page) -> Table:
     for row in page.rows:
         status = row.status if row.kind in ("transfer", "void") else f"{row.status} ({row.kind})"
         _row(
-            table, f"{row.transaction_id}\n{row.reference}", status,
+            table,
+            f"{row.transaction_id}\n{row.reference}",
+            status,
             f"{major_units(row.precise_amount, row.precision)} {row.currency}",
             f"{row.source_indicator or row.source}\n-> "
             f"{row.destination_indicator or row.destination}",
@@ -220,20 +247,30 @@ def transactions_table(page: Page) -> Table:
 
 def verify_summary(report: VerifyReport) -> Text:
     currencies = len(report.currencies)
-    counts = (f"{report.balances:,} balances, {report.transactions:,} transactions, "
-              f"{currencies:,} {'currency' if currencies == 1 else 'currencies'}")
+    counts = (
+        f"{report.balances:,} balances, {report.transactions:,} transactions, "
+        f"{currencies:,} {'currency' if currencies == 1 else 'currencies'}"
+    )
     seconds = f" ({report.seconds:.2f} s)"
     if report.consistent:
         return Text.assemble(("✓ ", "bold green"), counts, " — all consistent", seconds)
     found = "discrepancy" if report.discrepancy_count == 1 else "discrepancies"
-    return Text.assemble(("✗ ", "bold red"), counts, " — ",
-                         (f"{report.discrepancy_count:,} {found}", "bold red"), seconds)
+    return Text.assemble(
+        ("✗ ", "bold red"),
+        counts,
+        " — ",
+        (f"{report.discrepancy_count:,} {found}", "bold red"),
+        seconds,
+    )
 
 
 def discrepancies_table(report: VerifyReport) -> Table:
     listed = len(report.discrepancies)
-    caption = "" if listed == report.discrepancy_count else (
-        f"first {listed:,} of {report.discrepancy_count:,} shown; --json lists the same")
+    caption = (
+        ""
+        if listed == report.discrepancy_count
+        else (f"first {listed:,} of {report.discrepancy_count:,} shown; --json lists the same")
+    )
     table = _table("Discrepancies", caption)
     table.add_column("Check")
     table.add_column("Subject", overflow="fold")
@@ -243,7 +280,10 @@ def discrepancies_table(report: VerifyReport) -> Table:
     table.add_column("What is wrong", overflow="fold")
     for item in report.discrepancies:
         _row(
-            table, item.check, item.subject, item.field,
+            table,
+            item.check,
+            item.subject,
+            item.field,
             "" if item.expected is None else minor_units(item.expected),
             "" if item.actual is None else minor_units(item.actual),
             item.message,
@@ -253,6 +293,8 @@ def discrepancies_table(report: VerifyReport) -> Table:
 
 def undecided_note(report: VerifyReport) -> str:
     count = len(report.undecided)
-    return (f"{count} balance(s) below zero could not be checked against the overdraft rule "
-            f"(their event history is incomplete): {', '.join(report.undecided[:10])}"
-            + (" …" if count > 10 else ""))
+    return (
+        f"{count} balance(s) below zero could not be checked against the overdraft rule "
+        f"(their event history is incomplete): {', '.join(report.undecided[:10])}"
+        + (" …" if count > 10 else "")
+    )

@@ -51,6 +51,7 @@ def serve(
     logging.config.dictConfig(log_config(settings.log_level))
     if settings.auto_migrate:
         upgrade(settings.database_url)
+        os.environ["TALLY_AUTO_MIGRATE"] = "false"  # done once here, not again per worker
     uvicorn.run(
         "tally.api.app:app_from_env",
         factory=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -54,6 +55,7 @@ def parse_timestamp(value: str) -> datetime:
         raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a batch formats the same few instants many times
 def format_timestamp(value: datetime | None) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``; Blnk's zero time for ``None``."""
     if value is None:

@@ -3,8 +3,10 @@
 An approval is one ledger hold (card balance -> ``@CardNetwork``) posted through the posting engine
 with the ``auth_`` row and its ``card.authorization.approved`` event written in the same database
 transaction. The checks that depend on other authorizations (the per-day limit) and on the card's
-latest state run inside that transaction, after the engine has locked the card's balance, so
-concurrent authorizations on one card are decided one after the other and never overspend it.
+latest state run inside that transaction, after the engine has locked the card's balance (state
+changes take that lock too), as one conditional ``INSERT ... SELECT ... WHERE`` so an approval
+costs a single extra round trip. Concurrent authorizations on one card are therefore decided one
+after the other and never overspend it.
 The engine's own funds check decides ``insufficient_funds``.
 """
 
@@ -30,6 +32,7 @@ from tally.core.cards.authorization import (
     static_decline,
 )
 from tally.core.cards.errors import AuthorizationNotPending
+from tally.core.cards.model import CardState, VirtualCard
 from tally.core.cards.views import authorization_view
 from tally.core.errors import AlreadyCommitted, AlreadyVoided, InsufficientFunds, TallyError
 from tally.core.ids import new_id
@@ -64,8 +67,7 @@ class AuthorizationDeclined(TallyError):
 async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> dict[str, Any]:
     req = parse_request(raw)
     now = services.clock.now()
-    async with services.db.read() as conn:
-        card = await cards_repo.get_card(conn, card_id)
+    card = await _card(services, card_id)
     auth = Authorization(
         auth_id=new_id("auth"),
         card_id=card_id,
@@ -84,13 +86,15 @@ async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> di
         return await _record_decline(services, auth, *decline)
 
     async def approve(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
-        locked = await cards_repo.get_card(conn, card_id, lock=True)
-        spent = await cards_repo.approved_since(conn, card_id, day_start(now))
-        again = static_decline(locked, req) or daily_decline(locked, req.amount, spent)
-        if again is not None:
-            raise AuthorizationDeclined(*again)
+        # The engine holds the card balance's row lock (and a state change takes it too), so
+        # the state and today's total read here cannot change before this transaction ends.
         auth.hold_transaction_id = records[0].transaction_id
-        await cards_repo.insert_authorization(conn, auth)
+        since = day_start(now)
+        if not await cards_repo.insert_if_allowed(conn, auth, since, card.limits.per_day):
+            locked = await cards_repo.get_card(conn, card_id)
+            spent = await cards_repo.approved_since(conn, card_id, since)
+            again = static_decline(locked, req) or daily_decline(locked, req.amount, spent)
+            raise AuthorizationDeclined(*(again or ("card_blocked", "the card changed")))
         await schedule(conn, EXPIRY_JOB, auth.auth_id, auth.expires_at or now, now=now)
         await emit(
             conn,
@@ -103,10 +107,38 @@ async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> di
     try:
         await services.engine.execute([Post(hold_plan(card, auth, now=now))], extra=approve)
     except AuthorizationDeclined as declined:
+        forget_card(services, card_id)
         return await _record_decline(services, auth, declined.reason, declined.message)
     except InsufficientFunds as exc:
         return await _record_decline(services, auth, Decline.INSUFFICIENT_FUNDS, exc.message)
     return authorization_view(auth)
+
+
+CACHE_KEY = "virtual_card_cache"
+CACHE_LIMIT = 100_000
+
+
+async def _card(services: Services, card_id: str) -> VirtualCard:
+    """The card, from a per-process cache while it was last seen ACTIVE.
+
+    Only the fields that never change (balance, currency, limits, merchant lock) are trusted from
+    the cache: the state is checked again inside the approval's transaction, and a cached card
+    that is not ACTIVE is always read again.
+    """
+    cache: dict[str, VirtualCard] = services.extras.setdefault(CACHE_KEY, {})
+    found = cache.get(card_id)
+    if found is not None and found.state == CardState.ACTIVE:
+        return found
+    async with services.db.read() as conn:
+        found = await cards_repo.get_card(conn, card_id)
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[card_id] = found
+    return found
+
+
+def forget_card(services: Services, card_id: str) -> None:
+    services.extras.get(CACHE_KEY, {}).pop(card_id, None)
 
 
 async def _record_decline(

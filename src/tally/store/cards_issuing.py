@@ -30,6 +30,7 @@ from tally.core.ledger.records import BalanceRecord
 
 from . import cards_repo, ledger_repo
 from . import tables_cards as tc
+from .cards_authorizations import forget_card
 from .cards_vault import vault_for_create
 from .outbox import emit
 
@@ -148,4 +149,5 @@ async def change_state(services: Services, card_id: str, action: str) -> dict[st
             now=now,
             subject_id=card_id,
         )
+    forget_card(services, card_id)
     return view

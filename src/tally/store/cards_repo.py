@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.cards.authorization import Authorization, AuthStatus
 from tally.core.cards.errors import AuthorizationNotFound, VirtualCardNotFound
-from tally.core.cards.model import IssuedDetails, Limits, VirtualCard
+from tally.core.cards.model import CardState, IssuedDetails, Limits, VirtualCard
 from tally.core.ids import new_id
 from tally.core.ledger.records import LedgerRecord
 
@@ -177,28 +177,30 @@ def auth_from_row(row: Any) -> Authorization:
     )
 
 
+def _auth_values(auth: Authorization) -> dict[str, Any]:
+    return {
+        "auth_id": auth.auth_id,
+        "card_id": auth.card_id,
+        "amount": auth.amount,
+        "currency": auth.currency,
+        "merchant_id": auth.merchant_id,
+        "merchant_name": auth.merchant_name,
+        "merchant_category": auth.merchant_category,
+        "status": auth.status,
+        "decline_reason": auth.decline_reason,
+        "decline_message": auth.decline_message,
+        "hold_transaction_id": auth.hold_transaction_id,
+        "captured_amount": auth.captured_amount,
+        "released_amount": auth.released_amount,
+        "expires_at": auth.expires_at,
+        "created_at": auth.created_at,
+        "updated_at": auth.updated_at,
+        "meta_data": auth.meta_data,
+    }
+
+
 async def insert_authorization(conn: AsyncConnection, auth: Authorization) -> None:
-    await conn.execute(
-        _AUTH.insert().values(
-            auth_id=auth.auth_id,
-            card_id=auth.card_id,
-            amount=auth.amount,
-            currency=auth.currency,
-            merchant_id=auth.merchant_id,
-            merchant_name=auth.merchant_name,
-            merchant_category=auth.merchant_category,
-            status=auth.status,
-            decline_reason=auth.decline_reason,
-            decline_message=auth.decline_message,
-            hold_transaction_id=auth.hold_transaction_id,
-            captured_amount=auth.captured_amount,
-            released_amount=auth.released_amount,
-            expires_at=auth.expires_at,
-            created_at=auth.created_at,
-            updated_at=auth.updated_at,
-            meta_data=auth.meta_data,
-        )
-    )
+    await conn.execute(_AUTH.insert().values(**_auth_values(auth)))
 
 
 async def get_authorization(conn: AsyncConnection, card_id: str, auth_id: str) -> Authorization:
@@ -233,6 +235,36 @@ async def list_authorizations(
     if status:
         query = query.where(_AUTH.c.status == status.upper())
     return [auth_from_row(row) for row in await conn.execute(query)]
+
+
+def _approved_sum(card_id: str, since: datetime) -> Any:
+    pending = sa.case(
+        (_AUTH.c.status == AuthStatus.PENDING, _AUTH.c.amount), else_=_AUTH.c.captured_amount
+    )
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(pending), 0))
+        .where(_AUTH.c.card_id == card_id)
+        .where(_AUTH.c.created_at >= since)
+        .where(_AUTH.c.status.in_([AuthStatus.PENDING, AuthStatus.CAPTURED]))
+        .scalar_subquery()
+    )
+
+
+async def insert_if_allowed(
+    conn: AsyncConnection, auth: Authorization, since: datetime, per_day: int | None
+) -> bool:
+    """Insert an approved authorization only if the card is still active and the per-day limit
+    still has room (one statement); False if not."""
+    values = _auth_values(auth)
+    columns = list(values)
+    literals = [sa.literal(values[name], type_=_AUTH.c[name].type).label(name) for name in columns]
+    cv = tc.virtual_cards.c
+    active = sa.exists().where(cv.card_id == auth.card_id).where(cv.state == CardState.ACTIVE)
+    query = sa.select(*literals).where(active)
+    if per_day is not None:
+        query = query.where(_approved_sum(auth.card_id, since) + auth.amount <= per_day)
+    result = await conn.execute(_AUTH.insert().from_select(columns, query))
+    return bool(result.rowcount)
 
 
 async def approved_since(conn: AsyncConnection, card_id: str, since: datetime) -> int:

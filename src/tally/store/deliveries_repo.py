@@ -21,19 +21,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.clock import format_timestamp
-from tally.core.events.errors import DeliveryNotFound
 from tally.core.events.retry import Decision, Outcome, State
 from tally.core.events.subscriptions import wants
 from tally.core.ids import new_id
 
 from . import tables as t
-from .events_repo import TailEvent, decode_cursor, encode_cursor, type_clause
+from .events_repo import TailEvent, type_clause
 from .tables_events import webhook_attempts as attempts
 from .tables_events import webhook_deliveries as deliveries
 from .tables_events import webhook_endpoints as endpoints
 from .webhooks_repo import EndpointStatus, Route, cancel_pending
-
-MAX_ATTEMPTS_SHOWN = 50
 
 
 class Trigger:
@@ -64,13 +61,25 @@ def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-def _new_row(endpoint_id: str, event_id: str, event_type: str, trigger: str,
-             now: datetime) -> dict[str, Any]:
+def _new_row(
+    endpoint_id: str, event_id: str, event_type: str, trigger: str, now: datetime
+) -> dict[str, Any]:
     return {
-        "delivery_id": new_id("del"), "endpoint_id": endpoint_id, "event_id": event_id,
-        "event_type": event_type, "state": State.PENDING, "trigger": trigger, "attempts": 0,
-        "next_attempt_at": now, "started_at": now, "lease_id": None, "last_status_code": None,
-        "last_error": None, "created_at": now, "updated_at": now, "delivered_at": None,
+        "delivery_id": new_id("del"),
+        "endpoint_id": endpoint_id,
+        "event_id": event_id,
+        "event_type": event_type,
+        "state": State.PENDING,
+        "trigger": trigger,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "started_at": now,
+        "lease_id": None,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+        "delivered_at": None,
     }
 
 
@@ -80,95 +89,163 @@ async def fan_out(
     """Pending deliveries for every (event, endpoint) pair that matches; duplicates are ignored."""
     rows = [
         _new_row(route.endpoint_id, event.event_id, event.type, Trigger.EVENT, now)
-        for event in events for route in routes
+        for event in events
+        for route in routes
         if event.created_at >= route.created_at and wants(route.event_types, event.type)
     ]
     if rows:
         await conn.execute(
             _insert(conn, deliveries).on_conflict_do_nothing(
-                index_elements=["endpoint_id", "event_id"]), rows)
+                index_elements=["endpoint_id", "event_id"]
+            ),
+            rows,
+        )
     return len(rows)
 
 
 async def due_endpoints(conn: AsyncConnection, *, now: datetime) -> list[str]:
     """Enabled endpoints with at least one delivery due now."""
     d = deliveries.c
-    due = (sa.select(d.id).where(d.endpoint_id == endpoints.c.endpoint_id,
-                                 d.state == State.PENDING, d.next_attempt_at <= now).limit(1))
+    due = (
+        sa.select(d.id)
+        .where(
+            d.endpoint_id == endpoints.c.endpoint_id,
+            d.state == State.PENDING,
+            d.next_attempt_at <= now,
+        )
+        .limit(1)
+    )
     rows = await conn.execute(
         sa.select(endpoints.c.endpoint_id)
         .where(endpoints.c.status == EndpointStatus.ENABLED, sa.exists(due))
-        .order_by(endpoints.c.id))
+        .order_by(endpoints.c.id)
+    )
     return [row.endpoint_id for row in rows]
 
 
 async def claim(
-    conn: AsyncConnection, endpoint_id: str, *, limit: int, now: datetime, lease: timedelta,
+    conn: AsyncConnection,
+    endpoint_id: str,
+    *,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
     skip_locked: bool,
 ) -> list[Claimed]:
     d = deliveries.c
-    query = (sa.select(d.id).where(d.endpoint_id == endpoint_id, d.state == State.PENDING,
-                                   d.next_attempt_at <= now)
-             .order_by(d.next_attempt_at, d.id).limit(limit))
+    query = (
+        sa.select(d.id)
+        .where(d.endpoint_id == endpoint_id, d.state == State.PENDING, d.next_attempt_at <= now)
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+    )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     ids = [row.id for row in await conn.execute(query)]
     if not ids:
         return []
-    endpoint = (await conn.execute(
-        sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id))).one()
+    endpoint = (
+        await conn.execute(sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id))
+    ).one()
     claimed = []
     for row_id in ids:
         lease_id = uuid.uuid4().hex
-        row = (await conn.execute(
-            deliveries.update().where(d.id == row_id)
-            .values(lease_id=lease_id, next_attempt_at=now + lease, attempts=d.attempts + 1,
-                    updated_at=now)
-            .returning(d.delivery_id, d.event_id, d.event_type, d.attempts, d.trigger,
-                       d.started_at))).one()
-        event = (await conn.execute(
-            sa.select(t.events.c.payload, t.events.c.created_at)
-            .where(t.events.c.event_id == row.event_id))).one()
-        claimed.append(Claimed(
-            row.delivery_id, endpoint_id, row.event_id, row.event_type, row.attempts,
-            row.trigger, row.started_at, lease_id, endpoint.url, endpoint,
-            dict(event.payload or {}), event.created_at))
+        row = (
+            await conn.execute(
+                deliveries.update()
+                .where(d.id == row_id)
+                .values(
+                    lease_id=lease_id,
+                    next_attempt_at=now + lease,
+                    attempts=d.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(
+                    d.delivery_id, d.event_id, d.event_type, d.attempts, d.trigger, d.started_at
+                )
+            )
+        ).one()
+        event = (
+            await conn.execute(
+                sa.select(t.events.c.payload, t.events.c.created_at).where(
+                    t.events.c.event_id == row.event_id
+                )
+            )
+        ).one()
+        claimed.append(
+            Claimed(
+                row.delivery_id,
+                endpoint_id,
+                row.event_id,
+                row.event_type,
+                row.attempts,
+                row.trigger,
+                row.started_at,
+                lease_id,
+                endpoint.url,
+                endpoint,
+                dict(event.payload or {}),
+                event.created_at,
+            )
+        )
     return claimed
 
 
 async def record(
-    conn: AsyncConnection, item: Claimed, outcome: Outcome, decision: Decision, *,
+    conn: AsyncConnection,
+    item: Claimed,
+    outcome: Outcome,
+    decision: Decision,
+    *,
     now: datetime,
 ) -> bool:
     """Log the attempt and move the delivery on; False if the lease was lost meanwhile."""
-    await conn.execute(attempts.insert().values(
-        attempt_id=new_id("att"), delivery_id=item.delivery_id, endpoint_id=item.endpoint_id,
-        event_id=item.event_id, attempt=item.attempt, trigger=item.trigger, url=item.url,
-        status_code=outcome.status_code, latency_ms=outcome.latency_ms,
-        error=outcome.error, response_excerpt=outcome.response_excerpt,
-        succeeded=outcome.succeeded, attempted_at=now,
-    ))
+    await conn.execute(
+        attempts.insert().values(
+            attempt_id=new_id("att"),
+            delivery_id=item.delivery_id,
+            endpoint_id=item.endpoint_id,
+            event_id=item.event_id,
+            attempt=item.attempt,
+            trigger=item.trigger,
+            url=item.url,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            response_excerpt=outcome.response_excerpt,
+            succeeded=outcome.succeeded,
+            attempted_at=now,
+        )
+    )
     error = outcome.error or (None if outcome.succeeded else f"HTTP {outcome.status_code}")
     if decision.reason:
         error = f"{error}; {decision.reason}" if error else decision.reason
     values: dict[str, Any] = {
-        "state": decision.state, "lease_id": None, "last_status_code": outcome.status_code,
-        "last_error": error, "updated_at": now,
+        "state": decision.state,
+        "lease_id": None,
+        "last_status_code": outcome.status_code,
+        "last_error": error,
+        "updated_at": now,
     }
     if decision.next_attempt_at is not None:
         values["next_attempt_at"] = decision.next_attempt_at
     if outcome.succeeded:
         values["delivered_at"] = now
     result = await conn.execute(
-        deliveries.update().where(deliveries.c.delivery_id == item.delivery_id,
-                                  deliveries.c.lease_id == item.lease_id).values(**values))
+        deliveries.update()
+        .where(deliveries.c.delivery_id == item.delivery_id, deliveries.c.lease_id == item.lease_id)
+        .values(**values)
+    )
     if decision.disable_endpoint:
         reason = f"the endpoint answered 410 Gone at {format_timestamp(now)}"
-        await conn.execute(endpoints.update()
-                           .where(endpoints.c.endpoint_id == item.endpoint_id,
-                                  endpoints.c.status == EndpointStatus.ENABLED)
-                           .values(status=EndpointStatus.DISABLED, disabled_reason=reason,
-                                   updated_at=now))
+        await conn.execute(
+            endpoints.update()
+            .where(
+                endpoints.c.endpoint_id == item.endpoint_id,
+                endpoints.c.status == EndpointStatus.ENABLED,
+            )
+            .values(status=EndpointStatus.DISABLED, disabled_reason=reason, updated_at=now)
+        )
         await cancel_pending(conn, item.endpoint_id, reason=reason, now=now)
     return bool(result.rowcount)
 
@@ -178,28 +255,51 @@ async def requeue(
 ) -> str:
     """Make (event, endpoint) pending now with a fresh retry schedule; returns its delivery id."""
     fresh = _new_row(endpoint_id, event.event_id, event.type, trigger, now)
-    await conn.execute(_insert(conn, deliveries).values(**fresh).on_conflict_do_update(
-        index_elements=["endpoint_id", "event_id"],
-        set_={"state": State.PENDING, "trigger": trigger, "attempts": 0, "next_attempt_at": now,
-              "started_at": now, "lease_id": None, "updated_at": now},
-    ))
-    row = (await conn.execute(sa.select(deliveries.c.delivery_id).where(
-        deliveries.c.endpoint_id == endpoint_id,
-        deliveries.c.event_id == event.event_id))).one()
+    await conn.execute(
+        _insert(conn, deliveries)
+        .values(**fresh)
+        .on_conflict_do_update(
+            index_elements=["endpoint_id", "event_id"],
+            set_={
+                "state": State.PENDING,
+                "trigger": trigger,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "started_at": now,
+                "lease_id": None,
+                "updated_at": now,
+            },
+        )
+    )
+    row = (
+        await conn.execute(
+            sa.select(deliveries.c.delivery_id).where(
+                deliveries.c.endpoint_id == endpoint_id, deliveries.c.event_id == event.event_id
+            )
+        )
+    ).one()
     return str(row.delivery_id)
 
 
 async def recover(
-    conn: AsyncConnection, endpoint: Any, *, since: datetime, until: datetime | None,
-    now: datetime, page: int = 1000,
+    conn: AsyncConnection,
+    endpoint: Any,
+    *,
+    since: datetime,
+    until: datetime | None,
+    now: datetime,
+    page: int = 1000,
 ) -> int:
     """Queue again every event in the window that this endpoint wants and has not received."""
     ev, d = t.events.c, deliveries.c
-    done = (sa.select(d.id).where(d.endpoint_id == endpoint.endpoint_id, d.event_id == ev.event_id)
-            .where(sa.or_(d.state == State.SUCCEEDED, d.lease_id.is_not(None))))
-    base = (sa.select(ev.id, ev.event_id, ev.type)
-            .where(ev.created_at >= since, type_clause(ev.type, list(endpoint.event_types)),
-                   ~sa.exists(done)))
+    done = (
+        sa.select(d.id)
+        .where(d.endpoint_id == endpoint.endpoint_id, d.event_id == ev.event_id)
+        .where(sa.or_(d.state == State.SUCCEEDED, d.lease_id.is_not(None)))
+    )
+    base = sa.select(ev.id, ev.event_id, ev.type).where(
+        ev.created_at >= since, type_clause(ev.type, list(endpoint.event_types)), ~sa.exists(done)
+    )
     if until is not None:
         base = base.where(ev.created_at <= until)
     count, after = 0, 0
@@ -212,79 +312,3 @@ async def recover(
         if len(rows) < page:
             return count
         after = rows[-1].id
-
-
-# ---- reading the log -----------------------------------------------------------------------
-
-
-def attempt_view(row: Any) -> dict[str, Any]:
-    return {
-        "attempt_id": row.attempt_id,
-        "attempt": row.attempt,
-        "trigger": row.trigger,
-        "url": row.url,
-        "status_code": row.status_code,
-        "succeeded": bool(row.succeeded),
-        "latency_ms": row.latency_ms,
-        "error": row.error,
-        "response_excerpt": row.response_excerpt,
-        "attempted_at": format_timestamp(row.attempted_at),
-    }
-
-
-def delivery_view(row: Any, tries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "delivery_id": row.delivery_id,
-        "endpoint_id": row.endpoint_id,
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "status": row.state,
-        "trigger": row.trigger,
-        "attempts": tries,
-        "attempt_count": len(tries),
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "next_attempt_at": (format_timestamp(row.next_attempt_at)
-                            if row.state == State.PENDING else None),
-        "delivered_at": format_timestamp(row.delivered_at) if row.delivered_at else None,
-        "created_at": format_timestamp(row.created_at),
-        "updated_at": format_timestamp(row.updated_at),
-    }
-
-
-async def _attempts_for(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids:
-        rows = await conn.execute(sa.select(attempts).where(attempts.c.delivery_id.in_(ids))
-                                  .order_by(attempts.c.id))
-        for row in rows:
-            found[row.delivery_id].append(attempt_view(row))
-    return {k: v[-MAX_ATTEMPTS_SHOWN:] for k, v in found.items()}
-
-
-async def get_delivery(conn: AsyncConnection, delivery_id: str) -> dict[str, Any]:
-    row = (await conn.execute(
-        sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id))).first()
-    if row is None:
-        raise DeliveryNotFound(f"webhook delivery {delivery_id} not found",
-                               details={"delivery_id": delivery_id})
-    return delivery_view(row, (await _attempts_for(conn, [delivery_id]))[delivery_id])
-
-
-async def list_deliveries(
-    conn: AsyncConnection, *, endpoint_id: str | None, event_id: str | None,
-    status: str | None, cursor: str | None, limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    d = deliveries.c
-    query = sa.select(deliveries)
-    for column, value in ((d.endpoint_id, endpoint_id), (d.event_id, event_id),
-                          (d.state, status)):
-        if value:
-            query = query.where(column == value)
-    if cursor:
-        query = query.where(d.id < decode_cursor(cursor))
-    rows = list(await conn.execute(query.order_by(d.id.desc()).limit(limit + 1)))
-    page = rows[:limit]
-    tries = await _attempts_for(conn, [r.delivery_id for r in page])
-    views = [delivery_view(r, tries[r.delivery_id]) for r in page]
-    return views, encode_cursor(page[-1].id) if len(rows) > limit else None

@@ -63,7 +63,7 @@ from .engine_ops import (
     Step,
     Void,
 )
-from .engine_preview import Preview, preview_steps
+from .engine_preview import Preview, preview_batch, preview_steps
 from .engine_sql import (
     ReferenceTaken,
     batch_sql,
@@ -208,6 +208,10 @@ class PostingEngine:
     async def preview(self, steps: list[Step]) -> Preview:
         """What ``execute(steps)`` would do now, without locking or writing anything."""
         return await preview_steps(self, list(steps))
+
+    async def preview_many(self, groups: list[list[Step]]) -> list[Preview]:
+        """Previews of several operations in order, each seeing the ones before it applied."""
+        return await preview_batch(self, [list(steps) for steps in groups])
 
     async def submit(self, op: Op) -> list[TransactionRecord]:
         if not self._running or self._loop is not asyncio.get_running_loop():

@@ -16,8 +16,15 @@ from tally.core.errors import TallyError
 from tally.core.ledger.balances import BalanceState
 from tally.core.ledger.records import TransactionRecord
 
-from .engine_apply import BatchState, apply_op, balance_ids, missing_target, planned_references
-from .engine_ops import Op, Post, Step
+from .engine_apply import (
+    BatchState,
+    apply_op,
+    balance_ids,
+    missing_target,
+    planned_references,
+    resolve,
+)
+from .engine_ops import Op, Post, Refund, Step
 from .engine_sql import hold_states
 
 if TYPE_CHECKING:
@@ -34,6 +41,7 @@ class Preview:
     before: dict[str, BalanceState] = field(default_factory=dict)
     after: dict[str, BalanceState] = field(default_factory=dict)
     virtual: set[str] = field(default_factory=set)
+    roles: dict[str, str] = field(default_factory=dict)  # balance key -> source | destination
 
     @property
     def would_apply(self) -> bool:
@@ -74,7 +82,36 @@ async def preview_batch(engine: PostingEngine, groups: list[list[Step]]) -> list
         except TallyError as exc:
             preview.error = exc
         preview.after = {k: batch.states[k].copy() for k in touched}
+        preview.roles = _roles(op, indicators, preview.records)
     return previews
+
+
+def _roles(
+    op: Op, indicators: dict[tuple[str, str], str], records: list[TransactionRecord]
+) -> dict[str, str]:
+    """Which side of the movement each balance is on (the rows' sides first, then the request's)."""
+    sides: list[tuple[str, str]] = []
+    for record in records:
+        sides += [(record.source, record.destination)]
+    for step in op.steps:
+        if isinstance(step, Post):
+            currency = step.plan.currency
+            sides += [
+                (
+                    resolve(leg.source, currency, indicators),
+                    resolve(leg.destination, currency, indicators),
+                )
+                for leg in step.plan.legs
+            ]
+        else:
+            for target in op.targets.get(step.transaction_id, []):
+                pair = (target.source, target.destination)
+                sides.append(pair[::-1] if isinstance(step, Refund) else pair)
+    roles: dict[str, str] = {}
+    for source, destination in sides:
+        roles.setdefault(source, "source")
+        roles.setdefault(destination, "destination")
+    return roles
 
 
 async def _targets(engine: PostingEngine, ops: list[Op], previews: list[Preview]) -> None:

@@ -42,8 +42,11 @@ def type_clause(column: Any, patterns: Sequence[str]) -> Any:
     if not patterns or "*" in patterns:
         return sa.true()
     exact = [p for p in patterns if not p.endswith(".*")]
-    parts = [column.like(p[:-1].replace("_", r"\_") + "%", escape="\\")
-             for p in patterns if p.endswith(".*")]
+    parts = [
+        column.like(p[:-1].replace("_", r"\_") + "%", escape="\\")
+        for p in patterns
+        if p.endswith(".*")
+    ]
     if exact:
         parts.append(column.in_(exact))
     return sa.or_(*parts)
@@ -140,7 +143,8 @@ async def has_work(conn: AsyncConnection, cursor: Cursor) -> bool:
     if any(seen < limit for seen in cursor.gaps.values()):
         return True
     found = await conn.execute(
-        sa.select(t.events.c.id).where(t.events.c.id.in_(sorted(cursor.gaps))).limit(1))
+        sa.select(t.events.c.id).where(t.events.c.id.in_(sorted(cursor.gaps))).limit(1)
+    )
     return found.first() is not None
 
 
@@ -148,10 +152,16 @@ async def lock_cursor(
     conn: AsyncConnection, *, name: str = RELAY_CURSOR, now: datetime
 ) -> Cursor | None:
     """The cursor, locked for this transaction; None if another worker holds it (PostgreSQL)."""
-    insert = (postgresql.insert(event_cursors) if conn.dialect.name == "postgresql"
-              else sqlite.insert(event_cursors))
-    await conn.execute(insert.values(name=name, position=0, gaps=[], updated_at=now)
-                       .on_conflict_do_nothing(index_elements=["name"]))
+    insert = (
+        postgresql.insert(event_cursors)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(event_cursors)
+    )
+    await conn.execute(
+        insert.values(name=name, position=0, gaps=[], updated_at=now).on_conflict_do_nothing(
+            index_elements=["name"]
+        )
+    )
     query = sa.select(event_cursors).where(event_cursors.c.name == name)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -166,16 +176,20 @@ async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[Tai
     wall = _wall_now()
     taken: list[TailEvent] = []
     if cursor.gaps:
-        late = await conn.execute(
-            sa.select(t.events).where(t.events.c.id.in_(sorted(cursor.gaps))))
+        late = await conn.execute(sa.select(t.events).where(t.events.c.id.in_(sorted(cursor.gaps))))
         for row in late:
             cursor.gaps.pop(int(row.id), None)
             taken.append(_tail(row))
         expired = wall - int(GAP_TIMEOUT.total_seconds() * 1e6)
         cursor.gaps = {k: v for k, v in cursor.gaps.items() if v >= expired}
-    rows = list(await conn.execute(
-        sa.select(t.events).where(t.events.c.id > cursor.position)
-        .order_by(t.events.c.id).limit(limit)))
+    rows = list(
+        await conn.execute(
+            sa.select(t.events)
+            .where(t.events.c.id > cursor.position)
+            .order_by(t.events.c.id)
+            .limit(limit)
+        )
+    )
     expected = cursor.position + 1
     for row in rows:
         for missing in range(expected, int(row.id)):
@@ -192,9 +206,15 @@ async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[Tai
 async def save_cursor(
     conn: AsyncConnection, cursor: Cursor, *, name: str = RELAY_CURSOR, now: datetime
 ) -> None:
-    await conn.execute(event_cursors.update().where(event_cursors.c.name == name).values(
-        position=cursor.position, gaps=[[k, v] for k, v in sorted(cursor.gaps.items())],
-        updated_at=now))
+    await conn.execute(
+        event_cursors.update()
+        .where(event_cursors.c.name == name)
+        .values(
+            position=cursor.position,
+            gaps=[[k, v] for k, v in sorted(cursor.gaps.items())],
+            updated_at=now,
+        )
+    )
 
 
 def _tail(row: Any) -> TailEvent:

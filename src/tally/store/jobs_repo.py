@@ -46,8 +46,7 @@ class Job:
 
 
 def _insert(conn: AsyncConnection) -> Any:
-    return (postgresql.insert(jobs) if conn.dialect.name == "postgresql"
-            else sqlite.insert(jobs))
+    return postgresql.insert(jobs) if conn.dialect.name == "postgresql" else sqlite.insert(jobs)
 
 
 async def schedule(
@@ -67,18 +66,33 @@ async def schedule(
     """
     stamp = now or due_at
     values = {
-        "job_id": new_id("job"), "kind": kind, "subject_id": subject_id, "due_at": due_at,
-        "state": JobState.PENDING, "attempts": 0, "lease_id": None, "last_error": None,
-        "payload": dict(payload or {}), "created_at": stamp, "updated_at": stamp,
+        "job_id": new_id("job"),
+        "kind": kind,
+        "subject_id": subject_id,
+        "due_at": due_at,
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "lease_id": None,
+        "last_error": None,
+        "payload": dict(payload or {}),
+        "created_at": stamp,
+        "updated_at": stamp,
         "finished_at": None,
     }
     statement = _insert(conn).values(**values)
     if replace:
         statement = statement.on_conflict_do_update(
             index_elements=["kind", "subject_id"],
-            set_={"due_at": due_at, "payload": values["payload"], "state": JobState.PENDING,
-                  "attempts": 0, "lease_id": None, "last_error": None, "updated_at": stamp,
-                  "finished_at": None},
+            set_={
+                "due_at": due_at,
+                "payload": values["payload"],
+                "state": JobState.PENDING,
+                "attempts": 0,
+                "lease_id": None,
+                "last_error": None,
+                "updated_at": stamp,
+                "finished_at": None,
+            },
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["kind", "subject_id"])
@@ -89,8 +103,9 @@ async def cancel(conn: AsyncConnection, kind: str, subject_id: str, *, now: date
     """Cancel a pending job; True if there was one."""
     result = await conn.execute(
         jobs.update()
-        .where(jobs.c.kind == kind, jobs.c.subject_id == subject_id,
-               jobs.c.state == JobState.PENDING)
+        .where(
+            jobs.c.kind == kind, jobs.c.subject_id == subject_id, jobs.c.state == JobState.PENDING
+        )
         .values(state=JobState.CANCELLED, updated_at=now, finished_at=now, lease_id=None)
     )
     return bool(result.rowcount)
@@ -98,8 +113,7 @@ async def cancel(conn: AsyncConnection, kind: str, subject_id: str, *, now: date
 
 async def any_due(conn: AsyncConnection, *, now: datetime) -> bool:
     row = await conn.execute(
-        sa.select(jobs.c.id).where(jobs.c.state == JobState.PENDING, jobs.c.due_at <= now)
-        .limit(1)
+        sa.select(jobs.c.id).where(jobs.c.state == JobState.PENDING, jobs.c.due_at <= now).limit(1)
     )
     return row.first() is not None
 
@@ -111,7 +125,8 @@ async def claim(
     query = (
         sa.select(jobs.c.id, jobs.c.due_at)
         .where(jobs.c.state == JobState.PENDING, jobs.c.due_at <= now)
-        .order_by(jobs.c.due_at, jobs.c.id).limit(limit)
+        .order_by(jobs.c.due_at, jobs.c.id)
+        .limit(limit)
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
@@ -119,28 +134,52 @@ async def claim(
     claimed: list[Job] = []
     for row_id, due_at in due:
         lease_id = uuid.uuid4().hex
-        row = (await conn.execute(
-            jobs.update().where(jobs.c.id == row_id)
-            .values(lease_id=lease_id, due_at=now + lease, attempts=jobs.c.attempts + 1,
-                    updated_at=now)
-            .returning(jobs.c.job_id, jobs.c.kind, jobs.c.subject_id, jobs.c.payload,
-                       jobs.c.attempts)
-        )).one()
-        claimed.append(Job(row.job_id, row.kind, row.subject_id, due_at, dict(row.payload or {}),
-                           row.attempts, lease_id))
+        row = (
+            await conn.execute(
+                jobs.update()
+                .where(jobs.c.id == row_id)
+                .values(
+                    lease_id=lease_id,
+                    due_at=now + lease,
+                    attempts=jobs.c.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(
+                    jobs.c.job_id, jobs.c.kind, jobs.c.subject_id, jobs.c.payload, jobs.c.attempts
+                )
+            )
+        ).one()
+        claimed.append(
+            Job(
+                row.job_id,
+                row.kind,
+                row.subject_id,
+                due_at,
+                dict(row.payload or {}),
+                row.attempts,
+                lease_id,
+            )
+        )
     return claimed
 
 
 async def finish(conn: AsyncConnection, job: Job, *, now: datetime) -> None:
     await conn.execute(
-        jobs.update().where(jobs.c.job_id == job.job_id, jobs.c.lease_id == job.lease_id)
-        .values(state=JobState.DONE, lease_id=None, updated_at=now, finished_at=now,
-                last_error=None)
+        jobs.update()
+        .where(jobs.c.job_id == job.job_id, jobs.c.lease_id == job.lease_id)
+        .values(
+            state=JobState.DONE, lease_id=None, updated_at=now, finished_at=now, last_error=None
+        )
     )
 
 
 async def retry_later(
-    conn: AsyncConnection, job: Job, *, now: datetime, due_at: datetime | None, error: str,
+    conn: AsyncConnection,
+    job: Job,
+    *,
+    now: datetime,
+    due_at: datetime | None,
+    error: str,
     count_attempt: bool = True,
 ) -> None:
     """Record a failure: due again at ``due_at``, or failed for good when ``due_at`` is None."""
@@ -152,7 +191,8 @@ async def retry_later(
     if not count_attempt:
         values["attempts"] = jobs.c.attempts - 1
     await conn.execute(
-        jobs.update().where(jobs.c.job_id == job.job_id, jobs.c.lease_id == job.lease_id)
+        jobs.update()
+        .where(jobs.c.job_id == job.job_id, jobs.c.lease_id == job.lease_id)
         .values(**values)
     )
 
@@ -173,7 +213,9 @@ def job_view(row: Any) -> dict[str, Any]:
 
 
 async def get_job(conn: AsyncConnection, kind: str, subject_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(
-        sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject_id == subject_id)
-    )).first()
+    row = (
+        await conn.execute(
+            sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject_id == subject_id)
+        )
+    ).first()
     return None if row is None else job_view(row)

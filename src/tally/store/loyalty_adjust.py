@@ -23,8 +23,10 @@ from .outbox import emit
 async def adjust(services: Services, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
     points = body.get("points")
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
-        raise le.LoyaltyInvalid("points must be a non-zero whole number (negative to remove)",
-                                details={"field": "points"})
+        raise le.LoyaltyInvalid(
+            "points must be a non-zero whole number (negative to remove)",
+            details={"field": "points"},
+        )
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise le.LoyaltyInvalid("reason: an adjustment needs a reason", details={"field": "reason"})
@@ -35,19 +37,32 @@ async def adjust(services: Services, account_id: str, body: dict[str, Any]) -> d
     ptx_id = new_id("ptx")
     credit = points > 0
     plan = points_plan(
-        program, reference=f"adjust:{ptx_id}",
+        program,
+        reference=f"adjust:{ptx_id}",
         source=program.issuing_balance_id if credit else account.balance_id,
         destination=account.balance_id if credit else program.issuing_balance_id,
-        points=abs(points), now=now, description=f"adjustment: {reason.strip()}",
-        meta_data={"loyalty_account": account_id, "points_transaction": ptx_id})
-    ptx = PointsTx(ptx_id, account_id, program.program_id, points, PtxType.ADJUST, now,
-                   plan.transaction_id, reason=reason.strip())
+        points=abs(points),
+        now=now,
+        description=f"adjustment: {reason.strip()}",
+        meta_data={"loyalty_account": account_id, "points_transaction": ptx_id},
+    )
+    ptx = PointsTx(
+        ptx_id,
+        account_id,
+        program.program_id,
+        points,
+        PtxType.ADJUST,
+        now,
+        plan.transaction_id,
+        reason=reason.strip(),
+    )
 
     async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
         await repo.insert_ptx(conn, [ptx])
         if credit:
-            await add_lot(conn, program=program, account_id=account_id, ptx_id=ptx_id,
-                          points=points, now=now)
+            await add_lot(
+                conn, program=program, account_id=account_id, ptx_id=ptx_id, points=points, now=now
+            )
         else:
             await take_from_lots(conn, account_id, -points, into_deficit=False)
         await emit(conn, "loyalty.points.adjusted", ptx_view(ptx), now=now, subject_id=ptx_id)
@@ -58,5 +73,6 @@ async def adjust(services: Services, account_id: str, body: dict[str, Any]) -> d
         available = (exc.details or {}).get("available")
         raise le.InsufficientPoints(
             f"account {account_id} has {available} points available; cannot remove {-points}",
-            details={"available": available, "requested": -points}) from None
+            details={"available": available, "requested": -points},
+        ) from None
     return ptx_view(ptx)

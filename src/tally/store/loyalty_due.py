@@ -48,30 +48,59 @@ async def vest_lot(services: Services, lot_id: str) -> bool:
         remaining = int(lot.remaining)
         steps: list[Step] = []
         if remaining:
-            steps.append(Post(points_plan(
-                program, reference=f"vest:{lot_id}", source=program.pending_balance_id,
-                destination=account.balance_id, points=remaining, now=now,
-                description=f"pending points of lot {lot_id} became available",
-                meta_data={"lot": lot_id, "loyalty_account": account.account_id})))
+            steps.append(
+                Post(
+                    points_plan(
+                        program,
+                        reference=f"vest:{lot_id}",
+                        source=program.pending_balance_id,
+                        destination=account.balance_id,
+                        points=remaining,
+                        now=now,
+                        description=f"pending points of lot {lot_id} became available",
+                        meta_data={"lot": lot_id, "loyalty_account": account.account_id},
+                    )
+                )
+            )
 
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
             deficit = await read_deficit(conn, account.account_id) if remaining else 0
             left, new_deficit = pay_deficit(deficit, remaining)
             if new_deficit != deficit:
-                await guarded_update(conn, lt.loyalty_accounts.update()
-                                     .where(lt.loyalty_accounts.c.account_id == account.account_id)
-                                     .where(lt.loyalty_accounts.c.deficit == deficit)
-                                     .values(deficit=new_deficit), "the account's deficit")
-            await guarded_update(conn, lt.points_lots.update().where(LOT.lot_id == lot_id)
-                                 .where(LOT.state == LotState.PENDING)
-                                 .where(LOT.remaining == remaining)
-                                 .values(state=LotState.ACTIVE, remaining=left,
-                                         vest_transaction=records[0].transaction_id
-                                         if records else None), f"lot {lot_id}")
-            await emit(conn, "loyalty.points.available", {
-                "account": account.account_id, "program": program.program_id, "lot": lot_id,
-                "points": remaining, "ledger_transaction":
-                records[0].transaction_id if records else None}, now=now, subject_id=lot_id)
+                await guarded_update(
+                    conn,
+                    lt.loyalty_accounts.update()
+                    .where(lt.loyalty_accounts.c.account_id == account.account_id)
+                    .where(lt.loyalty_accounts.c.deficit == deficit)
+                    .values(deficit=new_deficit),
+                    "the account's deficit",
+                )
+            await guarded_update(
+                conn,
+                lt.points_lots.update()
+                .where(LOT.lot_id == lot_id)
+                .where(LOT.state == LotState.PENDING)
+                .where(LOT.remaining == remaining)
+                .values(
+                    state=LotState.ACTIVE,
+                    remaining=left,
+                    vest_transaction=records[0].transaction_id if records else None,
+                ),
+                f"lot {lot_id}",
+            )
+            await emit(
+                conn,
+                "loyalty.points.available",
+                {
+                    "account": account.account_id,
+                    "program": program.program_id,
+                    "lot": lot_id,
+                    "points": remaining,
+                    "ledger_transaction": records[0].transaction_id if records else None,
+                },
+                now=now,
+                subject_id=lot_id,
+            )
 
         await run_steps(services, steps, write)
         return True
@@ -86,8 +115,12 @@ async def expire_lot(services: Services, lot_id: str) -> int:
         now = services.clock.now()
         async with services.db.read() as conn:
             lot = await _lot(conn, lot_id)
-            if (lot is None or lot.state != LotState.ACTIVE or lot.expires_at is None
-                    or lot.expires_at > now):
+            if (
+                lot is None
+                or lot.state != LotState.ACTIVE
+                or lot.expires_at is None
+                or lot.expires_at > now
+            ):
                 return 0
             account = await repo.get_account(conn, lot.account_id)
             program = await repo.get_program(conn, lot.program_id)
@@ -95,22 +128,44 @@ async def expire_lot(services: Services, lot_id: str) -> int:
         ptx_id = new_id("ptx")
         steps: list[Step] = []
         if remaining:
-            steps.append(Post(points_plan(
-                program, reference=f"expire:{lot_id}:{ptx_id}", source=account.balance_id,
-                destination=program.issuing_balance_id, points=remaining, now=now,
-                description=f"points of lot {lot_id} expired",
-                meta_data={"lot": lot_id, "loyalty_account": account.account_id})))
+            steps.append(
+                Post(
+                    points_plan(
+                        program,
+                        reference=f"expire:{lot_id}:{ptx_id}",
+                        source=account.balance_id,
+                        destination=program.issuing_balance_id,
+                        points=remaining,
+                        now=now,
+                        description=f"points of lot {lot_id} expired",
+                        meta_data={"lot": lot_id, "loyalty_account": account.account_id},
+                    )
+                )
+            )
 
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
-            await guarded_update(conn, lt.points_lots.update().where(LOT.lot_id == lot_id)
-                                 .where(LOT.state == LotState.ACTIVE)
-                                 .where(LOT.remaining == remaining)
-                                 .values(state=LotState.EXPIRED, remaining=0), f"lot {lot_id}")
+            await guarded_update(
+                conn,
+                lt.points_lots.update()
+                .where(LOT.lot_id == lot_id)
+                .where(LOT.state == LotState.ACTIVE)
+                .where(LOT.remaining == remaining)
+                .values(state=LotState.EXPIRED, remaining=0),
+                f"lot {lot_id}",
+            )
             if not records:
                 return
-            ptx = PointsTx(ptx_id, account.account_id, program.program_id, -remaining,
-                           PtxType.EXPIRE, now, records[0].transaction_id,
-                           reason=f"lot {lot_id} expired", details={"lot": lot_id})
+            ptx = PointsTx(
+                ptx_id,
+                account.account_id,
+                program.program_id,
+                -remaining,
+                PtxType.EXPIRE,
+                now,
+                records[0].transaction_id,
+                reason=f"lot {lot_id} expired",
+                details={"lot": lot_id},
+            )
             await repo.insert_ptx(conn, [ptx])
             await emit(conn, "loyalty.points.expired", ptx_view(ptx), now=now, subject_id=ptx_id)
 
@@ -122,8 +177,13 @@ async def expire_lot(services: Services, lot_id: str) -> int:
 
 async def _due_lots(services: Services, column: Any, state: str, now: datetime) -> list[str]:
     async with services.db.read() as conn:
-        rows = await conn.execute(sa.select(LOT.lot_id).where(LOT.state == state)
-                                  .where(column <= now).order_by(column).limit(1000))
+        rows = await conn.execute(
+            sa.select(LOT.lot_id)
+            .where(LOT.state == state)
+            .where(column <= now)
+            .order_by(column)
+            .limit(1000)
+        )
         return [r.lot_id for r in rows]
 
 

@@ -53,15 +53,17 @@ async def resolve_member(
     if customer_id:
         exists, members = await repo.customer_members(conn, customer_id)
         if not exists:
-            raise le.UnknownObject(f"customer {customer_id} not found",
-                                   details={"customer": customer_id})
+            raise le.UnknownObject(
+                f"customer {customer_id} not found", details={"customer": customer_id}
+            )
         if program_id:
             members = [m for m in members if m[0].program_id == program_id]
         if len(members) > 1:
             raise le.MemberAmbiguous(
                 f"customer {customer_id} has accounts in {len(members)} programs; "
                 "say which with `program`",
-                details={"accounts": [a.account_id for a, _ in members]})
+                details={"accounts": [a.account_id for a, _ in members]},
+            )
         found = members[0] if members else None
     hinted = metadata.get("loyalty_account")
     if found is None and hinted:
@@ -70,7 +72,8 @@ async def resolve_member(
         found = await repo.account_member(conn, hinted)
         if program_id and found[0].program_id != program_id:
             raise le.ProgramMismatch(
-                f"account {hinted} belongs to program {found[0].program_id}, not {program_id}")
+                f"account {hinted} belongs to program {found[0].program_id}, not {program_id}"
+            )
     return None if found is None else Member(*found)
 
 
@@ -80,8 +83,14 @@ async def read_usage(
     seen: dict[UsageKey, int] = {}
     c = lt.loyalty_earn_usage.c
     for scope, start in sorted(keys):
-        row = (await conn.execute(sa.select(c.points).where(c.account_id == account_id)
-                                  .where(c.scope == scope).where(c.period_start == start))).first()
+        row = (
+            await conn.execute(
+                sa.select(c.points)
+                .where(c.account_id == account_id)
+                .where(c.scope == scope)
+                .where(c.period_start == start)
+            )
+        ).first()
         seen[(scope, start)] = 0 if row is None else int(row.points)
     return seen
 
@@ -92,20 +101,31 @@ async def plan_earn(
     program, config = member.program, member.program.config
     keys = usage_keys(config.earning_rules, config.cap_per_member, purchase.at)
     seen = await read_usage(conn, member.account.account_id, keys) if keys else {}
-    result = evaluate(config.earning_rules, purchase, usage=seen,
-                      cap_per_payment=config.cap_per_payment, cap_per_member=config.cap_per_member)
-    pending_until = now + timedelta(seconds=config.pending_seconds) if (
-        config.pending_seconds) else None
+    result = evaluate(
+        config.earning_rules,
+        purchase,
+        usage=seen,
+        cap_per_payment=config.cap_per_payment,
+        cap_per_member=config.cap_per_member,
+    )
+    pending_until = (
+        now + timedelta(seconds=config.pending_seconds) if (config.pending_seconds) else None
+    )
     step = None
     if result.points > 0:
-        destination = (program.pending_balance_id if pending_until
-                       else member.account.balance_id)
-        step = Post(points_plan(
-            program, reference=f"earn:{payment_id}", source=program.issuing_balance_id,
-            destination=destination, points=result.points, now=now,
-            description=f"points earned on payment {payment_id}",
-            meta_data={"payment": payment_id, "loyalty_account": member.account.account_id},
-        ))
+        destination = program.pending_balance_id if pending_until else member.account.balance_id
+        step = Post(
+            points_plan(
+                program,
+                reference=f"earn:{payment_id}",
+                source=program.issuing_balance_id,
+                destination=destination,
+                points=result.points,
+                now=now,
+                description=f"points earned on payment {payment_id}",
+                meta_data={"payment": payment_id, "loyalty_account": member.account.account_id},
+            )
+        )
     return EarnPlan(member, result, seen, step, pending_until)
 
 
@@ -115,17 +135,31 @@ async def _bump_usage(conn: AsyncConnection, plan: EarnPlan) -> None:
     for (scope, start), points in plan.result.usage.items():
         before = plan.seen.get((scope, start), 0)
         if before == 0:
-            exists = (await conn.execute(sa.select(c.points).where(c.account_id == account_id)
-                                         .where(c.scope == scope)
-                                         .where(c.period_start == start))).first()
+            exists = (
+                await conn.execute(
+                    sa.select(c.points)
+                    .where(c.account_id == account_id)
+                    .where(c.scope == scope)
+                    .where(c.period_start == start)
+                )
+            ).first()
             if exists is None:
-                await conn.execute(lt.loyalty_earn_usage.insert().values(
-                    account_id=account_id, scope=scope, period_start=start, points=points))
+                await conn.execute(
+                    lt.loyalty_earn_usage.insert().values(
+                        account_id=account_id, scope=scope, period_start=start, points=points
+                    )
+                )
                 continue
-        await guarded_update(conn, lt.loyalty_earn_usage.update()
-                             .where(c.account_id == account_id).where(c.scope == scope)
-                             .where(c.period_start == start).where(c.points == before)
-                             .values(points=before + points), "the member's earning caps")
+        await guarded_update(
+            conn,
+            lt.loyalty_earn_usage.update()
+            .where(c.account_id == account_id)
+            .where(c.scope == scope)
+            .where(c.period_start == start)
+            .where(c.points == before)
+            .values(points=before + points),
+            "the member's earning caps",
+        )
 
 
 def write_earn(
@@ -145,31 +179,47 @@ def write_earn(
     record = next(r for r in records if r.reference == plan.step.plan.reference)
     account = plan.member.account
     ptx = PointsTx(
-        ptx_id=new_id("ptx"), account_id=account.account_id,
-        program_id=plan.member.program.program_id, points=plan.result.points,
-        type=PtxType.EARN, created_at=now, ledger_transaction=record.transaction_id,
-        payment_id=payment.payment_id, amount=payment.amount_charged, currency=payment.currency,
+        ptx_id=new_id("ptx"),
+        account_id=account.account_id,
+        program_id=plan.member.program.program_id,
+        points=plan.result.points,
+        type=PtxType.EARN,
+        created_at=now,
+        ledger_transaction=record.transaction_id,
+        payment_id=payment.payment_id,
+        amount=payment.amount_charged,
+        currency=payment.currency,
         available_at=plan.pending_until or now,
         details={"rules": [o.view() for o in plan.result.outcomes if o.applied]},
     )
     remaining, deficit = ptx.points, account.deficit
     if plan.pending_until is None:
         remaining, deficit = pay_deficit(account.deficit, ptx.points)
-    accounts = lt.loyalty_accounts.c
-    out.guard(lt.loyalty_accounts.update().where(accounts.account_id == account.account_id)
-              .where(accounts.deficit == account.deficit).values(deficit=deficit),
-              f"account {account.account_id}")
+    out.guard(
+        lt.loyalty_accounts,
+        {"account_id": account.account_id, "deficit": account.deficit},
+        {"deficit": deficit},
+        f"account {account.account_id}",
+    )
     out.insert(lt.points_transactions, repo.ptx_row(ptx))
-    lot = lot_row(program=plan.member.program, account_id=account.account_id,
-                  ptx_id=ptx.ptx_id, points=ptx.points, remaining=remaining, now=now,
-                  payment_id=payment.payment_id, pending_until=plan.pending_until)
+    lot = lot_row(
+        program=plan.member.program,
+        account_id=account.account_id,
+        ptx_id=ptx.ptx_id,
+        points=ptx.points,
+        remaining=remaining,
+        now=now,
+        payment_id=payment.payment_id,
+        pending_until=plan.pending_until,
+    )
     out.insert(lt.points_lots, lot)
     out.event("loyalty.points.earned", ptx_view(ptx), now=now, subject_id=ptx.ptx_id)
     return lot
 
 
-async def finish_earn(conn: AsyncConnection, plan: EarnPlan, lot: dict[str, Any] | None,
-                      now: datetime) -> None:
+async def finish_earn(
+    conn: AsyncConnection, plan: EarnPlan, lot: dict[str, Any] | None, now: datetime
+) -> None:
     """What cannot be queued: cap usage counters (read-checked) and the lot's due work."""
     if lot is None:
         return
@@ -178,8 +228,9 @@ async def finish_earn(conn: AsyncConnection, plan: EarnPlan, lot: dict[str, Any]
     await schedule_lot(conn, lot, now)
 
 
-async def simulate(conn: AsyncConnection, program: Program, body: dict[str, Any],
-                   now: datetime) -> dict[str, Any]:
+async def simulate(
+    conn: AsyncConnection, program: Program, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """What a payment would earn, rule by rule, without writing anything."""
     amount = body.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
@@ -205,13 +256,22 @@ async def simulate(conn: AsyncConnection, program: Program, body: dict[str, Any]
     if account_id:
         account = await repo.get_account(conn, str(account_id), body=True)
         if account.program_id != program.program_id:
-            raise le.ProgramMismatch(f"account {account_id} is not in program "
-                                     f"{program.program_id}")
+            raise le.ProgramMismatch(f"account {account_id} is not in program {program.program_id}")
         keys = usage_keys(config.earning_rules, config.cap_per_member, at)
         seen = await read_usage(conn, account.account_id, keys)
-    result = evaluate(config.earning_rules, purchase, usage=seen,
-                      cap_per_payment=config.cap_per_payment, cap_per_member=config.cap_per_member)
-    return {"object": "earning_simulation", "program": program.program_id,
-            "amount": amount, "currency": purchase.currency, "points": result.points,
-            "pending_period_seconds": config.pending_seconds,
-            "rules": [o.view() for o in result.outcomes]}
+    result = evaluate(
+        config.earning_rules,
+        purchase,
+        usage=seen,
+        cap_per_payment=config.cap_per_payment,
+        cap_per_member=config.cap_per_member,
+    )
+    return {
+        "object": "earning_simulation",
+        "program": program.program_id,
+        "amount": amount,
+        "currency": purchase.currency,
+        "points": result.points,
+        "pending_period_seconds": config.pending_seconds,
+        "rules": [o.view() for o in result.outcomes],
+    }

@@ -50,7 +50,8 @@ def _parse_payment(body: dict[str, Any], now: datetime) -> tuple[Payment, list[s
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise le.LoyaltyInvalid(
             f"amount must be a whole number of minor units greater than zero; got {amount!r}",
-            details={"field": "amount"})
+            details={"field": "amount"},
+        )
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise le.LoyaltyInvalid("metadata must be an object")
@@ -68,9 +69,14 @@ def _parse_payment(body: dict[str, Any], now: datetime) -> tuple[Payment, list[s
         raise le.LoyaltyInvalid("customer must be a cust_ id")
     description = body.get("description") or ""
     payment = Payment(
-        payment_id=new_id("pay"), amount=amount, currency=currency_code(body.get("currency")),
-        status=PaymentStatus.PENDING, created_at=now, customer_id=customer,
-        program_id=str(program) if program else None, description=str(description),
+        payment_id=new_id("pay"),
+        amount=amount,
+        currency=currency_code(body.get("currency")),
+        status=PaymentStatus.PENDING,
+        created_at=now,
+        customer_id=customer,
+        program_id=str(program) if program else None,
+        description=str(description),
         metadata=dict(metadata),
     )
     return payment, list(redemptions), status
@@ -84,20 +90,27 @@ async def _attachable(
         check_held(rdm, now)
         if rdm.payment_id is not None:
             raise le.RedemptionAttached(
-                f"redemption {rdm.redemption_id} is attached to payment {rdm.payment_id}")
+                f"redemption {rdm.redemption_id} is attached to payment {rdm.payment_id}"
+            )
         if rdm.currency != payment.currency:
             raise le.PaymentCurrencyMismatch(
                 f"redemption {rdm.redemption_id} is a discount in {rdm.currency}; the payment is "
-                f"in {payment.currency}")
+                f"in {payment.currency}"
+            )
     accounts = {r.account_id for r in found}
     if len(accounts) > 1:
         raise le.LoyaltyInvalid("all redemptions on a payment must come from the same account")
-    member = await resolve_member(conn, customer_id=payment.customer_id,
-                                  metadata=payment.metadata, program_id=payment.program_id)
+    member = await resolve_member(
+        conn,
+        customer_id=payment.customer_id,
+        metadata=payment.metadata,
+        program_id=payment.program_id,
+    )
     if found and member is not None and member.account.account_id not in accounts:
         raise le.ProgramMismatch(
             f"the redemptions belong to account {found[0].account_id}; this payment's member "
-            f"is {member.account.account_id}")
+            f"is {member.account.account_id}"
+        )
     return found
 
 
@@ -119,8 +132,9 @@ async def create_payment(services: Services, body: dict[str, Any]) -> dict[str, 
     async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
         await conn.execute(lt.payments.insert().values(**repo.payment_row(payment)))
         await _attach(conn, payment, redemptions)
-        await emit(conn, "payment.created", payment_view(payment), now=now,
-                   subject_id=payment.payment_id)
+        await emit(
+            conn, "payment.created", payment_view(payment), now=now, subject_id=payment.payment_id
+        )
 
     await retrying(lambda: run_steps(services, [], write))
     return payment_view(payment)
@@ -130,12 +144,16 @@ async def _attach(conn: AsyncConnection, payment: Payment, redemptions: list[Red
     c = lt.loyalty_redemptions.c
     for rdm in redemptions:
         result = await conn.execute(
-            lt.loyalty_redemptions.update().where(c.redemption_id == rdm.redemption_id)
-            .where(c.state == "held").where(c.payment_id.is_(None))
-            .values(payment_id=payment.payment_id))
+            lt.loyalty_redemptions.update()
+            .where(c.redemption_id == rdm.redemption_id)
+            .where(c.state == "held")
+            .where(c.payment_id.is_(None))
+            .values(payment_id=payment.payment_id)
+        )
         if result.rowcount != 1:
             raise le.RedemptionAttached(
-                f"redemption {rdm.redemption_id} was used or released meanwhile")
+                f"redemption {rdm.redemption_id} was used or released meanwhile"
+            )
         rdm.payment_id = payment.payment_id
 
 
@@ -144,8 +162,12 @@ async def _plan_completion(
 ) -> Completion:
     for rdm in redemptions:
         check_held(rdm, now)
-    member = await resolve_member(conn, customer_id=payment.customer_id,
-                                  metadata=payment.metadata, program_id=payment.program_id)
+    member = await resolve_member(
+        conn,
+        customer_id=payment.customer_id,
+        metadata=payment.metadata,
+        program_id=payment.program_id,
+    )
     plan = None
     if member is not None:
         purchase = Purchase(payment.amount_charged, payment.currency, payment.metadata, now)
@@ -164,7 +186,11 @@ def _record_member(payment: Payment, member: Member | None, earned: int) -> None
 
 
 async def _write_completion(
-    conn: AsyncConnection, done: Completion, records: list[TransactionRecord], *, new: bool,
+    conn: AsyncConnection,
+    done: Completion,
+    records: list[TransactionRecord],
+    *,
+    new: bool,
     now: datetime,
 ) -> None:
     payment = done.payment
@@ -176,15 +202,20 @@ async def _write_completion(
     if new:
         out.insert(lt.payments, repo.payment_row(payment))
     else:
-        out.guard(lt.payments.update().where(PAY.payment_id == payment.payment_id)
-                  .where(PAY.status == PaymentStatus.PENDING)
-                  .values(status=payment.status, completed_at=now,
-                          account_id=payment.account_id, program_id=payment.program_id,
-                          points_earned=payment.points_earned,
-                          points_redeemed=payment.points_redeemed),
-                  f"payment {payment.payment_id}")
-    out.event("payment.completed", payment_view(payment), now=now,
-              subject_id=payment.payment_id)
+        out.guard(
+            lt.payments,
+            {"payment_id": payment.payment_id, "status": PaymentStatus.PENDING},
+            {
+                "status": payment.status,
+                "completed_at": now,
+                "account_id": payment.account_id,
+                "program_id": payment.program_id,
+                "points_earned": payment.points_earned,
+                "points_redeemed": payment.points_redeemed,
+            },
+            f"payment {payment.payment_id}",
+        )
+    out.event("payment.completed", payment_view(payment), now=now, subject_id=payment.payment_id)
     lot = write_earn(out, done.earn, records, payment, now=now) if done.earn else None
     await out.flush(conn)
     if new:
@@ -221,7 +252,8 @@ async def _complete(services: Services, payment: Payment, *, new: bool) -> Payme
     except (AlreadyVoided, AlreadyCommitted):
         raise le.RedemptionExpired(
             "a redemption on this payment was released (cancelled or timed out) while it was "
-            "being completed; create a new redemption and payment") from None
+            "being completed; create a new redemption and payment"
+        ) from None
     async with services.db.read() as conn:
         return await repo.get_payment(conn, payment.payment_id)
 
@@ -241,26 +273,36 @@ async def fail_payment(services: Services, payment_id: str, reason: str) -> dict
             payment = await repo.get_payment(conn, payment_id)
             if payment.status == PaymentStatus.COMPLETED:
                 raise le.PaymentStateConflict(
-                    f"payment {payment_id} is completed; refund it instead of failing it")
+                    f"payment {payment_id} is completed; refund it instead of failing it"
+                )
             if payment.status == PaymentStatus.FAILED:
                 return payment
-            held = [r for r in await repo.payment_redemptions(conn, payment_id)
-                    if r.state == "held"]
+            held = [
+                r for r in await repo.payment_redemptions(conn, payment_id) if r.state == "held"
+            ]
 
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
-            await guarded_update(conn, lt.payments.update()
-                                 .where(PAY.payment_id == payment_id)
-                                 .where(PAY.status == PaymentStatus.PENDING)
-                                 .values(status=PaymentStatus.FAILED, failed_at=now,
-                                         failure_reason=reason), f"payment {payment_id}")
+            await guarded_update(
+                conn,
+                lt.payments.update()
+                .where(PAY.payment_id == payment_id)
+                .where(PAY.status == PaymentStatus.PENDING)
+                .values(status=PaymentStatus.FAILED, failed_at=now, failure_reason=reason),
+                f"payment {payment_id}",
+            )
             by_hold = {r.parent_transaction: r for r in records}
             for rdm in held:
-                await write_release(conn, rdm, by_hold[rdm.hold_transaction_id],
-                                    "payment_failed", now)
+                await write_release(
+                    conn, rdm, by_hold[rdm.hold_transaction_id], "payment_failed", now
+                )
             payment.status, payment.failed_at, payment.failure_reason = (
-                PaymentStatus.FAILED, now, reason)
-            await emit(conn, "payment.failed", payment_view(payment), now=now,
-                       subject_id=payment_id)
+                PaymentStatus.FAILED,
+                now,
+                reason,
+            )
+            await emit(
+                conn, "payment.failed", payment_view(payment), now=now, subject_id=payment_id
+            )
 
         await run_steps(services, [Void(r.hold_transaction_id) for r in held], write)
         return payment
@@ -276,34 +318,46 @@ async def award_payment(services: Services, payment_id: str) -> dict[str, Any]:
         async with services.db.read() as conn:
             payment = await repo.get_payment(conn, payment_id)
             if payment.status != PaymentStatus.COMPLETED:
-                raise le.AwardRefused(f"payment {payment_id} is {payment.status}; only a "
-                                      "completed payment earns points")
+                raise le.AwardRefused(
+                    f"payment {payment_id} is {payment.status}; only a "
+                    "completed payment earns points"
+                )
             if payment.points_earned > 0:
                 return payment
             if payment.amount_refunded > 0:
-                raise le.AwardRefused(f"payment {payment_id} has been refunded; points are not "
-                                      "awarded after a refund")
-            member = await resolve_member(conn, customer_id=payment.customer_id,
-                                          metadata=payment.metadata,
-                                          program_id=payment.program_id)
+                raise le.AwardRefused(
+                    f"payment {payment_id} has been refunded; points are not awarded after a refund"
+                )
+            member = await resolve_member(
+                conn,
+                customer_id=payment.customer_id,
+                metadata=payment.metadata,
+                program_id=payment.program_id,
+            )
             if member is None:
                 raise le.MemberUnresolved(
                     f"payment {payment_id} has no loyalty member: link its customer to an "
-                    "account, then replay the award")
+                    "account, then replay the award"
+                )
             at = payment.completed_at or now
             purchase = Purchase(payment.amount_charged, payment.currency, payment.metadata, at)
             plan = await plan_earn(conn, member, purchase, payment_id=payment_id, now=now)
 
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
             _record_member(payment, member, plan.result.points)
-            await guarded_update(conn, lt.payments.update()
-                                 .where(PAY.payment_id == payment_id)
-                                 .where(PAY.points_earned == 0)
-                                 .where(PAY.amount_refunded == 0)
-                                 .values(account_id=payment.account_id,
-                                         program_id=payment.program_id,
-                                         points_earned=payment.points_earned),
-                                 f"payment {payment_id}")
+            await guarded_update(
+                conn,
+                lt.payments.update()
+                .where(PAY.payment_id == payment_id)
+                .where(PAY.points_earned == 0)
+                .where(PAY.amount_refunded == 0)
+                .values(
+                    account_id=payment.account_id,
+                    program_id=payment.program_id,
+                    points_earned=payment.points_earned,
+                ),
+                f"payment {payment_id}",
+            )
             out = WriteSet()
             lot = write_earn(out, plan, records, payment, now=now)
             out.event("payment.awarded", payment_view(payment), now=now, subject_id=payment_id)

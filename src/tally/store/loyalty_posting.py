@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,10 +33,12 @@ from . import tables_loyalty as lt
 from .engine import Step
 from .jobs_repo import schedule
 from .outbox import event_row
+from .types import Amount, Micros, to_micros
 
 T = TypeVar("T")
 Write = Callable[[AsyncConnection, list[TransactionRecord]], Awaitable[None]]
 ATTEMPTS = 8
+_json = msgspec.json.Encoder()
 VEST_JOB = "loyalty.points_vest"
 EXPIRE_JOB = "loyalty.points_expire"
 
@@ -53,12 +56,21 @@ def points_plan(
     allow_overdraft: bool = False,
     meta_data: dict[str, Any] | None = None,
 ) -> TransferPlan:
-    return plan_transfer(TransferRequest(
-        currency=program.point_unit, reference=reference, description=description,
-        precise_amount=points, precision=1, source=source, destination=destination,
-        inflight=inflight, allow_overdraft=allow_overdraft,
-        meta_data={"program": program.program_id, **(meta_data or {})},
-    ), now=now)
+    return plan_transfer(
+        TransferRequest(
+            currency=program.point_unit,
+            reference=reference,
+            description=description,
+            precise_amount=points,
+            precision=1,
+            source=source,
+            destination=destination,
+            inflight=inflight,
+            allow_overdraft=allow_overdraft,
+            meta_data={"program": program.program_id, **(meta_data or {})},
+        ),
+        now=now,
+    )
 
 
 async def run_steps(services: Services, steps: list[Step], write: Write) -> None:
@@ -88,42 +100,98 @@ class WriteSet:
     """Rows to insert and guarded updates, written in one statement on PostgreSQL.
 
     A hot path (an earn inside the engine's batch, which holds the issuing balance's lock) pays
-    one round trip instead of one per row; on SQLite (in-process, no round trips) the statements
-    run one by one. Every guard must touch exactly one row, or the plan is stale.
+    one round trip and no SQL compilation instead of one of each per row: the statement is plain
+    SQL sent to the driver, built once per shape. On SQLite (in-process, no round trips) the
+    statements run one by one. Every guard must touch exactly one row, or the plan is stale.
     """
 
     def __init__(self) -> None:
         self.inserts: list[tuple[sa.Table, list[dict[str, Any]]]] = []
-        self.guards: list[tuple[Any, str]] = []
+        self.guards: list[tuple[sa.Table, dict[str, Any], dict[str, Any], str]] = []
 
     def insert(self, table: sa.Table, *rows: dict[str, Any]) -> None:
         self.inserts.append((table, list(rows)))
 
-    def guard(self, statement: Any, what: str) -> None:
-        self.guards.append((statement, what))
+    def guard(
+        self, table: sa.Table, where: dict[str, Any], values: dict[str, Any], what: str
+    ) -> None:
+        """``UPDATE table SET values WHERE where`` must match exactly one row."""
+        self.guards.append((table, where, values, what))
 
-    def event(self, event_type: str, payload: dict[str, Any], *, now: datetime,
-              subject_id: str) -> None:
+    def event(
+        self, event_type: str, payload: dict[str, Any], *, now: datetime, subject_id: str
+    ) -> None:
         self.insert(t.events, event_row(event_type, payload, now=now, subject_id=subject_id))
 
     async def flush(self, conn: AsyncConnection) -> None:
         if conn.dialect.name != "postgresql":
             for table, rows in self.inserts:
                 await conn.execute(table.insert(), rows)
-            for statement, what in self.guards:
+            for table, where, values, what in self.guards:
+                statement = table.update().values(**values)
+                for name, value in where.items():
+                    statement = statement.where(table.c[name] == value)
                 await guarded_update(conn, statement, what)
             return
-        inserts = [sa.insert(table).values(rows).cte(f"i{n}")
-                   for n, (table, rows) in enumerate(self.inserts)]
-        guards = [statement.returning(sa.literal(1)).cte(f"g{n}")
-                  for n, (statement, _) in enumerate(self.guards)]
-        counts: list[Any] = [sa.select(sa.func.count()).select_from(g).scalar_subquery()
-                             for g in guards]
-        query = sa.select(*(counts or [sa.literal(1)])).add_cte(*inserts, *guards)
-        row = (await conn.execute(query)).one()
-        for value, (_, what) in zip(row if guards else [], self.guards, strict=False):
+        sql, params = _pg_statement(self)
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        row = await driver.fetchrow(sql, *params)
+        for value, guard in zip(row.values(), self.guards, strict=False):
             if value != 1:
-                raise StalePlan(f"{what} changed while this request ran; retry it")
+                raise StalePlan(f"{guard[3]} changed while this request ran; retry it")
+
+
+_SQL_CACHE: dict[tuple[Any, ...], str] = {}
+
+
+def _pg_value(column: sa.Column[Any], value: Any) -> tuple[str, Any]:
+    """A placeholder cast and the value asyncpg expects for it."""
+    kind = column.type
+    if isinstance(kind, Amount):
+        return "::text::numeric", None if value is None else str(int(value))
+    if isinstance(kind, Micros):
+        return "::int8", None if value is None else to_micros(value)
+    if isinstance(kind, sa.JSON) or column.name in ("meta_data", "payload", "details", "config"):
+        return "::text::jsonb", _json.encode(value).decode()
+    if isinstance(kind, sa.Boolean):
+        return "::bool", value
+    if isinstance(kind, sa.Integer):
+        return "::int8", value
+    return "::text", value
+
+
+def _pg_statement(out: WriteSet) -> tuple[str, list[Any]]:
+    shape = (
+        tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in out.inserts),
+        tuple((table.name, tuple(where), tuple(values)) for table, where, values, _ in out.guards),
+    )
+    params: list[Any] = []
+    casts: list[str] = []
+
+    def bind(column: sa.Column[Any], value: Any) -> str:
+        cast, encoded = _pg_value(column, value)
+        params.append(encoded)
+        casts.append(cast)
+        return f"${len(params)}{cast}"
+
+    parts, counts = [], []
+    for n, (table, rows) in enumerate(out.inserts):
+        names = list(rows[0])
+        tuples = ", ".join(
+            "(" + ", ".join(bind(table.c[c], row[c]) for c in names) + ")" for row in rows
+        )
+        parts.append(f"i{n} AS (INSERT INTO {table.name} ({', '.join(names)}) VALUES {tuples})")
+    for n, (table, where, values, _) in enumerate(out.guards):
+        sets = ", ".join(f"{c} = {bind(table.c[c], v)}" for c, v in values.items())
+        conds = " AND ".join(f"{c} = {bind(table.c[c], v)}" for c, v in where.items())
+        parts.append(f"g{n} AS (UPDATE {table.name} SET {sets} WHERE {conds} RETURNING 1)")
+        counts.append(f"(SELECT count(*) FROM g{n})")
+    sql = _SQL_CACHE.get(shape)
+    if sql is None:
+        sql = f"WITH {', '.join(parts)} SELECT {', '.join(counts) or '1'}"
+        _SQL_CACHE[shape] = sql
+    return sql, params
 
 
 async def guarded_update(conn: AsyncConnection, statement: Any, what: str) -> None:
@@ -137,30 +205,53 @@ async def guarded_update(conn: AsyncConnection, statement: Any, what: str) -> No
 
 
 async def read_deficit(conn: AsyncConnection, account_id: str) -> int:
-    row = (await conn.execute(sa.select(lt.loyalty_accounts.c.deficit)
-                              .where(lt.loyalty_accounts.c.account_id == account_id))).first()
+    row = (
+        await conn.execute(
+            sa.select(lt.loyalty_accounts.c.deficit).where(
+                lt.loyalty_accounts.c.account_id == account_id
+            )
+        )
+    ).first()
     return 0 if row is None else int(row.deficit)
 
 
 async def _set_deficit(conn: AsyncConnection, account_id: str, old: int, new: int) -> None:
     if old != new:
-        await guarded_update(conn, lt.loyalty_accounts.update()
-                             .where(lt.loyalty_accounts.c.account_id == account_id)
-                             .where(lt.loyalty_accounts.c.deficit == old)
-                             .values(deficit=new), "the account's deficit")
+        await guarded_update(
+            conn,
+            lt.loyalty_accounts.update()
+            .where(lt.loyalty_accounts.c.account_id == account_id)
+            .where(lt.loyalty_accounts.c.deficit == old)
+            .values(deficit=new),
+            "the account's deficit",
+        )
 
 
 def lot_row(
-    *, program: Program, account_id: str, ptx_id: str, points: int, remaining: int,
-    now: datetime, payment_id: str | None, pending_until: datetime | None,
+    *,
+    program: Program,
+    account_id: str,
+    ptx_id: str,
+    points: int,
+    remaining: int,
+    now: datetime,
+    payment_id: str | None,
+    pending_until: datetime | None,
 ) -> dict[str, Any]:
     available_at = pending_until or now
     return {
-        "lot_id": new_id("lot"), "account_id": account_id, "program_id": program.program_id,
-        "ptx_id": ptx_id, "payment_id": payment_id, "amount": points, "remaining": remaining,
+        "lot_id": new_id("lot"),
+        "account_id": account_id,
+        "program_id": program.program_id,
+        "ptx_id": ptx_id,
+        "payment_id": payment_id,
+        "amount": points,
+        "remaining": remaining,
         "state": LotState.PENDING if pending_until is not None else LotState.ACTIVE,
-        "available_at": available_at, "expires_at": program.config.expiry.expires_at(available_at),
-        "vest_transaction": None, "created_at": now,
+        "available_at": available_at,
+        "expires_at": program.config.expiry.expires_at(available_at),
+        "vest_transaction": None,
+        "created_at": now,
     }
 
 
@@ -189,9 +280,16 @@ async def add_lot(
         if deficit:
             remaining, left = pay_deficit(deficit, points)
             await _set_deficit(conn, account_id, deficit, left)
-    row = lot_row(program=program, account_id=account_id, ptx_id=ptx_id, points=points,
-                  remaining=remaining, now=now, payment_id=payment_id,
-                  pending_until=pending_until)
+    row = lot_row(
+        program=program,
+        account_id=account_id,
+        ptx_id=ptx_id,
+        points=points,
+        remaining=remaining,
+        now=now,
+        payment_id=payment_id,
+        pending_until=pending_until,
+    )
     await conn.execute(lt.points_lots.insert().values(**row))
     await schedule_lot(conn, row, now)
     return str(row["lot_id"])
@@ -201,8 +299,10 @@ async def active_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
     c = lt.points_lots.c
     rows = await conn.execute(
         sa.select(c.lot_id, c.remaining, c.expires_at, c.id)
-        .where(c.account_id == account_id).where(c.state == LotState.ACTIVE)
-        .where(c.remaining > 0))
+        .where(c.account_id == account_id)
+        .where(c.state == LotState.ACTIVE)
+        .where(c.remaining > 0)
+    )
     return [Lot(r.lot_id, int(r.remaining), r.expires_at, r.id) for r in rows]
 
 
@@ -228,9 +328,14 @@ async def take_from_lots(
 async def _write_lots(conn: AsyncConnection, taken: list[tuple[str, int]]) -> None:
     c = lt.points_lots.c
     for lot_id, amount in taken:
-        await guarded_update(conn, lt.points_lots.update().where(c.lot_id == lot_id)
-                             .where(c.remaining >= amount)
-                             .values(remaining=c.remaining - amount), f"lot {lot_id}")
+        await guarded_update(
+            conn,
+            lt.points_lots.update()
+            .where(c.lot_id == lot_id)
+            .where(c.remaining >= amount)
+            .values(remaining=c.remaining - amount),
+            f"lot {lot_id}",
+        )
 
 
 async def give_back_to_lots(
@@ -239,8 +344,11 @@ async def give_back_to_lots(
     """Return held points to the lots they came from, then let them pay any deficit."""
     c = lt.points_lots.c
     for lot_id, amount in taken:
-        await conn.execute(lt.points_lots.update().where(c.lot_id == lot_id)
-                           .values(remaining=c.remaining + amount, state=LotState.ACTIVE))
+        await conn.execute(
+            lt.points_lots.update()
+            .where(c.lot_id == lot_id)
+            .values(remaining=c.remaining + amount, state=LotState.ACTIVE)
+        )
         row = (await conn.execute(sa.select(c.expires_at).where(c.lot_id == lot_id))).first()
         if row is not None and row.expires_at is not None:
             await schedule(conn, EXPIRE_JOB, lot_id, row.expires_at, replace=True)

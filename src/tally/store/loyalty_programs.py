@@ -44,7 +44,10 @@ async def _system_balance(
     conn: AsyncConnection, ledger_id: str, unit: str, role: str, program_id: str, now: datetime
 ) -> str:
     record = BalanceRecord(
-        balance_id=new_id("bln"), ledger_id=ledger_id, currency=unit, created_at=now,
+        balance_id=new_id("bln"),
+        ledger_id=ledger_id,
+        currency=unit,
+        created_at=now,
         allow_overdraft=role == "issuing",
         meta_data={"loyalty_program": program_id, "loyalty_role": role},
     )
@@ -59,15 +62,26 @@ async def create_program(services: Services, body: dict[str, Any]) -> dict[str, 
     metadata = _metadata(body.get("metadata"))
     now = services.clock.now()
     program_id = new_id("prog")
-    ledger = LedgerRecord(new_id("ldg"), f"Loyalty: {name}", now,
-                          {"loyalty_program": program_id})
+    ledger = LedgerRecord(new_id("ldg"), f"Loyalty: {name}", now, {"loyalty_program": program_id})
     async with services.db.write() as conn:
         await ledger_repo.insert_ledger(conn, ledger, now=now)
-        ids = [await _system_balance(conn, ledger.ledger_id, unit, role, program_id, now)
-               for role in SYSTEM_BALANCES]
-        program = Program(program_id, name, ledger.ledger_id, unit, issuing_balance_id=ids[0],
-                          redemption_balance_id=ids[1], pending_balance_id=ids[2],
-                          config=config, created_at=now, updated_at=now, metadata=metadata)
+        ids = [
+            await _system_balance(conn, ledger.ledger_id, unit, role, program_id, now)
+            for role in SYSTEM_BALANCES
+        ]
+        program = Program(
+            program_id,
+            name,
+            ledger.ledger_id,
+            unit,
+            issuing_balance_id=ids[0],
+            redemption_balance_id=ids[1],
+            pending_balance_id=ids[2],
+            config=config,
+            created_at=now,
+            updated_at=now,
+            metadata=metadata,
+        )
         await conn.execute(lt.loyalty_programs.insert().values(**repo.program_row(program)))
         view = program_view(program)
         await emit(conn, "loyalty.program.created", view, now=now, subject_id=program_id)
@@ -87,10 +101,13 @@ async def update_program(
         program.config = parse_config(body, program.config)
         program.updated_at = now
         row = repo.program_row(program)
-        await conn.execute(lt.loyalty_programs.update()
-                           .where(lt.loyalty_programs.c.program_id == program_id)
-                           .values(name=row["name"], config=row["config"],
-                                   meta_data=row["meta_data"], updated_at=now))
+        await conn.execute(
+            lt.loyalty_programs.update()
+            .where(lt.loyalty_programs.c.program_id == program_id)
+            .values(
+                name=row["name"], config=row["config"], meta_data=row["meta_data"], updated_at=now
+            )
+        )
         view = program_view(program)
         await emit(conn, "loyalty.program.updated", view, now=now, subject_id=program_id)
     return view
@@ -103,8 +120,7 @@ async def get_program(services: Services, program_id: str) -> dict[str, Any]:
 
 async def list_programs(services: Services) -> list[dict[str, Any]]:
     async with services.db.read() as conn:
-        rows = await conn.execute(sa.select(lt.loyalty_programs)
-                                  .order_by(lt.loyalty_programs.c.id))
+        rows = await conn.execute(sa.select(lt.loyalty_programs).order_by(lt.loyalty_programs.c.id))
         return [program_view(repo.program_from_row(r)) for r in rows]
 
 
@@ -113,15 +129,19 @@ async def list_programs(services: Services) -> list[dict[str, Any]]:
 
 def _positive(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise LoyaltyInvalid(f"{field} must be a whole number greater than zero; got {value!r}",
-                             details={"field": field})
+        raise LoyaltyInvalid(
+            f"{field} must be a whole number greater than zero; got {value!r}",
+            details={"field": field},
+        )
     return value
 
 
 def currency_code(value: object, field: str = "currency") -> str:
     if not isinstance(value, str) or not value.isalpha() or not 3 <= len(value) <= 8:
-        raise LoyaltyInvalid(f"{field} must be a currency code such as 'eur'; got {value!r}",
-                             details={"field": field})
+        raise LoyaltyInvalid(
+            f"{field} must be a currency code such as 'eur'; got {value!r}",
+            details={"field": field},
+        )
     return value.lower()
 
 
@@ -130,19 +150,31 @@ async def create_reward(services: Services, body: dict[str, Any]) -> dict[str, A
     now = services.clock.now()
     discount = body.get("discount", body.get("discount_amount"))
     reward = Reward(
-        reward_id=new_id("rwd"), program_id=program_id, name=_text(body.get("name"), "name"),
+        reward_id=new_id("rwd"),
+        program_id=program_id,
+        name=_text(body.get("name"), "name"),
         points_cost=_positive(body.get("points_cost"), "points_cost"),
         discount_amount=_positive(discount, "discount"),
-        currency=currency_code(body.get("currency")), created_at=now,
-        active=bool(body.get("active", True)), metadata=_metadata(body.get("metadata")),
+        currency=currency_code(body.get("currency")),
+        created_at=now,
+        active=bool(body.get("active", True)),
+        metadata=_metadata(body.get("metadata")),
     )
     async with services.db.write() as conn:
         await repo.get_program(conn, program_id, body=True)
-        await conn.execute(lt.loyalty_rewards.insert().values(
-            reward_id=reward.reward_id, program_id=program_id, name=reward.name,
-            points_cost=reward.points_cost, discount_amount=reward.discount_amount,
-            currency=reward.currency, active=reward.active, meta_data=reward.metadata,
-            created_at=now))
+        await conn.execute(
+            lt.loyalty_rewards.insert().values(
+                reward_id=reward.reward_id,
+                program_id=program_id,
+                name=reward.name,
+                points_cost=reward.points_cost,
+                discount_amount=reward.discount_amount,
+                currency=reward.currency,
+                active=reward.active,
+                meta_data=reward.metadata,
+                created_at=now,
+            )
+        )
         view = reward_view(reward)
         await emit(conn, "loyalty.reward.created", view, now=now, subject_id=reward.reward_id)
     return view

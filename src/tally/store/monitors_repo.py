@@ -29,8 +29,9 @@ EVENT = "balance.monitor"
 
 
 def condition_of(row: Any) -> Condition:
-    return Condition(row.field, row.operator, Decimal(row.value), int(row.precision),
-                     int(row.precise_value))
+    return Condition(
+        row.field, row.operator, Decimal(row.value), int(row.precision), int(row.precise_value)
+    )
 
 
 def monitor_view(row: Any) -> dict[str, Any]:
@@ -68,30 +69,49 @@ def state_view(state: BalanceState) -> dict[str, Any]:
 
 
 def _payload(row: Any, state: BalanceState, now: datetime) -> dict[str, Any]:
-    return {**monitor_view(row), "triggered_at": format_timestamp(now),
-            "snapshot": state_view(state)}
+    return {
+        **monitor_view(row),
+        "triggered_at": format_timestamp(now),
+        "snapshot": state_view(state),
+    }
 
 
 async def _current_state(conn: AsyncConnection, balance_id: str) -> BalanceState:
-    row = (await conn.execute(
-        sa.select(*STATE_COLUMNS).where(t.balances.c.balance_id == balance_id))).first()
+    row = (
+        await conn.execute(sa.select(*STATE_COLUMNS).where(t.balances.c.balance_id == balance_id))
+    ).first()
     if row is None:
-        raise BadRequest(f"balance_id: no balance {balance_id} exists",
-                         details={"balance_id": balance_id})
+        raise BadRequest(
+            f"balance_id: no balance {balance_id} exists", details={"balance_id": balance_id}
+        )
     return state_from_row(row)
 
 
 async def create_monitor(
-    conn: AsyncConnection, *, balance_id: str, condition: Condition, description: str,
-    call_back_url: str, meta_data: dict[str, Any], now: datetime,
+    conn: AsyncConnection,
+    *,
+    balance_id: str,
+    condition: Condition,
+    description: str,
+    call_back_url: str,
+    meta_data: dict[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
     """Store the monitor; if its condition already holds it fires now (it just became true)."""
     state = await _current_state(conn, balance_id)
     monitor_id = new_id("mon")
-    await conn.execute(monitors.insert().values(
-        monitor_id=monitor_id, balance_id=balance_id, description=description,
-        call_back_url=call_back_url, meta_data=meta_data, created_at=now, updated_at=now,
-        **_condition_columns(condition)))
+    await conn.execute(
+        monitors.insert().values(
+            monitor_id=monitor_id,
+            balance_id=balance_id,
+            description=description,
+            call_back_url=call_back_url,
+            meta_data=meta_data,
+            created_at=now,
+            updated_at=now,
+            **_condition_columns(condition),
+        )
+    )
     row = await _get_row(conn, monitor_id)
     if holds(condition, state):
         await emit(conn, EVENT, _payload(row, state, now), now=now, subject_id=monitor_id)
@@ -99,17 +119,23 @@ async def create_monitor(
 
 
 def _condition_columns(condition: Condition) -> dict[str, Any]:
-    return {"field": condition.field, "operator": condition.operator,
-            "value": str(condition.value), "precision": condition.precision,
-            "precise_value": condition.precise_value}
+    return {
+        "field": condition.field,
+        "operator": condition.operator,
+        "value": str(condition.value),
+        "precision": condition.precision,
+        "precise_value": condition.precise_value,
+    }
 
 
 async def _get_row(conn: AsyncConnection, monitor_id: str) -> Any:
-    row = (await conn.execute(
-        sa.select(monitors).where(monitors.c.monitor_id == monitor_id))).first()
+    row = (
+        await conn.execute(sa.select(monitors).where(monitors.c.monitor_id == monitor_id))
+    ).first()
     if row is None:
-        raise MonitorNotFound(f"balance monitor {monitor_id} not found",
-                              details={"monitor_id": monitor_id})
+        raise MonitorNotFound(
+            f"balance monitor {monitor_id} not found", details={"monitor_id": monitor_id}
+        )
     return row
 
 
@@ -128,8 +154,13 @@ async def list_monitors(
 
 
 async def update_monitor(
-    conn: AsyncConnection, monitor_id: str, *, balance_id: str | None,
-    condition: Condition | None, description: str | None, call_back_url: str | None,
+    conn: AsyncConnection,
+    monitor_id: str,
+    *,
+    balance_id: str | None,
+    condition: Condition | None,
+    description: str | None,
+    call_back_url: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     """Change a monitor; a condition that holds after the change (and did not before) fires."""
@@ -144,8 +175,9 @@ async def update_monitor(
         values["description"] = description
     if call_back_url is not None:
         values["call_back_url"] = call_back_url
-    await conn.execute(monitors.update().where(monitors.c.monitor_id == monitor_id)
-                       .values(**values))
+    await conn.execute(
+        monitors.update().where(monitors.c.monitor_id == monitor_id).values(**values)
+    )
     row = await _get_row(conn, monitor_id)
     state = await _current_state(conn, row.balance_id)
     before = await _current_state(conn, old.balance_id)
@@ -160,15 +192,17 @@ async def delete_monitor(conn: AsyncConnection, monitor_id: str) -> None:
 
 
 async def check_monitors(
-    conn: AsyncConnection, before: dict[str, BalanceState], after: dict[str, BalanceState],
+    conn: AsyncConnection,
+    before: dict[str, BalanceState],
+    after: dict[str, BalanceState],
     now: datetime,
 ) -> None:
     """The engine hook: fire every monitor whose condition this batch made true."""
     if not after:
         return
     rows = await conn.execute(
-        sa.select(monitors).where(monitors.c.balance_id.in_(sorted(after)))
-        .order_by(monitors.c.id))
+        sa.select(monitors).where(monitors.c.balance_id.in_(sorted(after))).order_by(monitors.c.id)
+    )
     for row in rows:
         old, new = before.get(row.balance_id), after[row.balance_id]
         if old is not None and fires(condition_of(row), old, new):

@@ -309,7 +309,8 @@ async def _reward(services: Services, ctx: CardTransaction, card: LinkedCard, di
     offer, link = match.offer, next(lk for o, lk in candidates if o is match.offer)
     try:
         await _post_reward(services, ctx, card, offer, link.card_offer_id, match.reward, digest)
-    except OfferLimitReached as full:
+    except (OfferLimitReached, InsufficientFunds) as full:
+        reason = full.reason if isinstance(full, OfferLimitReached) else "funding_exhausted"
         ctx.outcome, ctx.offer_id, ctx.redemption_id = Outcome.NOT_MATCHED, None, None
         ctx.explanation = explain(
             "no_offer_qualified",
@@ -317,8 +318,8 @@ async def _reward(services: Services, ctx: CardTransaction, card: LinkedCard, di
                 {
                     "offer_id": offer.offer_id,
                     "qualified": False,
-                    "reasons": [full.reason],
-                    "messages": [MESSAGES[full.reason]],
+                    "reasons": [reason],
+                    "messages": [MESSAGES[reason]],
                 }
             ],
         )

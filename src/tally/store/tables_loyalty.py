@@ -11,12 +11,18 @@ _ID = sa.String(80)
 
 
 def _pk() -> sa.Column[int]:
-    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                     autoincrement=True)
+    return sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
 
 
 loyalty_programs = sa.Table(
-    "loyalty_programs", metadata, _pk(),
+    "loyalty_programs",
+    metadata,
+    _pk(),
     sa.Column("program_id", _ID, nullable=False, unique=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("ledger_id", _ID, sa.ForeignKey("ledgers.ledger_id"), nullable=False),
@@ -31,7 +37,9 @@ loyalty_programs = sa.Table(
 )
 
 loyalty_customers = sa.Table(
-    "loyalty_customers", metadata, _pk(),
+    "loyalty_customers",
+    metadata,
+    _pk(),
     sa.Column("customer_id", _ID, nullable=False, unique=True),
     sa.Column("name", sa.String(255), nullable=False, server_default=""),
     sa.Column("email", sa.String(255), nullable=False, server_default=""),
@@ -40,7 +48,9 @@ loyalty_customers = sa.Table(
 )
 
 loyalty_accounts = sa.Table(
-    "loyalty_accounts", metadata, _pk(),
+    "loyalty_accounts",
+    metadata,
+    _pk(),
     sa.Column("account_id", _ID, nullable=False, unique=True),
     sa.Column("program_id", _ID, sa.ForeignKey("loyalty_programs.program_id"), nullable=False),
     sa.Column("customer_id", _ID, sa.ForeignKey("loyalty_customers.customer_id"), nullable=True),
@@ -54,7 +64,9 @@ loyalty_accounts = sa.Table(
 )
 
 loyalty_rewards = sa.Table(
-    "loyalty_rewards", metadata, _pk(),
+    "loyalty_rewards",
+    metadata,
+    _pk(),
     sa.Column("reward_id", _ID, nullable=False, unique=True),
     sa.Column("program_id", _ID, sa.ForeignKey("loyalty_programs.program_id"), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
@@ -68,7 +80,9 @@ loyalty_rewards = sa.Table(
 )
 
 payments = sa.Table(
-    "payments", metadata, _pk(),
+    "payments",
+    metadata,
+    _pk(),
     sa.Column("payment_id", _ID, nullable=False, unique=True),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(16), nullable=False),
@@ -95,7 +109,9 @@ payments = sa.Table(
 )
 
 refunds = sa.Table(
-    "refunds", metadata, _pk(),
+    "refunds",
+    metadata,
+    _pk(),
     sa.Column("refund_id", _ID, nullable=False, unique=True),
     sa.Column("payment_id", _ID, sa.ForeignKey("payments.payment_id"), nullable=False),
     sa.Column("amount", Amount, nullable=False),
@@ -110,7 +126,9 @@ refunds = sa.Table(
 )
 
 loyalty_redemptions = sa.Table(
-    "loyalty_redemptions", metadata, _pk(),
+    "loyalty_redemptions",
+    metadata,
+    _pk(),
     sa.Column("redemption_id", _ID, nullable=False, unique=True),
     sa.Column("program_id", _ID, nullable=False),
     sa.Column("account_id", _ID, sa.ForeignKey("loyalty_accounts.account_id"), nullable=False),
@@ -132,7 +150,9 @@ loyalty_redemptions = sa.Table(
 )
 
 points_transactions = sa.Table(
-    "points_transactions", metadata, _pk(),
+    "points_transactions",
+    metadata,
+    _pk(),
     sa.Column("ptx_id", _ID, nullable=False, unique=True),
     sa.Column("account_id", _ID, sa.ForeignKey("loyalty_accounts.account_id"), nullable=False),
     sa.Column("program_id", _ID, nullable=False),
@@ -154,7 +174,9 @@ points_transactions = sa.Table(
 )
 
 points_lots = sa.Table(
-    "points_lots", metadata, _pk(),
+    "points_lots",
+    metadata,
+    _pk(),
     sa.Column("lot_id", _ID, nullable=False, unique=True),
     sa.Column("account_id", _ID, sa.ForeignKey("loyalty_accounts.account_id"), nullable=False),
     sa.Column("program_id", _ID, nullable=False),
@@ -175,14 +197,16 @@ points_lots = sa.Table(
 )
 
 points_lot_holds = sa.Table(
-    "points_lot_holds", metadata,
+    "points_lot_holds",
+    metadata,
     sa.Column("redemption_id", _ID, primary_key=True),
     sa.Column("lot_id", _ID, primary_key=True),
     sa.Column("points", Amount, nullable=False),
 )
 
 loyalty_earn_usage = sa.Table(
-    "loyalty_earn_usage", metadata,
+    "loyalty_earn_usage",
+    metadata,
     sa.Column("account_id", _ID, primary_key=True),
     sa.Column("scope", sa.String(255), primary_key=True),
     sa.Column("period_start", Micros, primary_key=True),

@@ -11,7 +11,7 @@
 3. no ordinary balance (one that does not allow overdraft) has a negative available balance unless
    a debit allowed it or the balance allowed overdraft at some time (its events say so); a balance
    whose history cannot tell is listed as undecided, not as a failure;
-4. the rows' own rules (see ``verify_rows``): holds, refunds, currencies.
+4. the rows' own rules (see ``verify_rows``): commits and voids of holds, refunds.
 
 Totals are computed by the database (``GROUP BY``), never by loading the rows into Python: four
 scans of the transactions table in all (two for the totals, one for holds, one for refunds).
@@ -82,8 +82,9 @@ class VerifyReport:
 async def verify_store(db: Database, *, max_details: int = 1000) -> VerifyReport:
     """Recompute every balance from its rows and check every invariant, in one snapshot."""
     started = time.perf_counter()
-    report = VerifyReport(store="postgresql" if db.is_postgres else "sqlite",
-                          max_details=max_details)
+    report = VerifyReport(
+        store="postgresql" if db.is_postgres else "sqlite", max_details=max_details
+    )
     async with _snapshot(db) as conn:
         sums = await ExactSums.open(conn, sqlite=db.is_sqlite)
         expected = await _expected_totals(sums)
@@ -91,7 +92,7 @@ async def verify_store(db: Database, *, max_details: int = 1000) -> VerifyReport
         await _check_overdrafts(conn, candidates, report)
         counted = await conn.execute(sa.select(sa.func.count()).select_from(t.transactions))
         report.transactions = int(counted.scalar_one())
-        for found in await row_discrepancies(conn, sums, limit=max_details):
+        async for found in row_discrepancies(conn, sums):
             report.add(found)
     report.seconds = time.perf_counter() - started
     return report
@@ -113,7 +114,8 @@ async def _snapshot(db: Database) -> AsyncIterator[AsyncConnection]:
         raise Unavailable(f"the database is not reachable: {exc}") from exc
     try:
         conn = await conn.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
         async with conn.begin():
             yield conn
     finally:
@@ -149,8 +151,9 @@ async def _expected_totals(sums: ExactSums) -> _Expected:
     ]
     expected = _Expected()
     for party, applied, inflight in ((tx.destination, 0, 2), (tx.source, 1, 3)):
-        totals = await sums.sum_by([party, tx.currency], tx.precise_amount, when=when,
-                                   from_=t.transactions)
+        totals = await sums.sum_by(
+            [party, tx.currency], tx.precise_amount, when=when, from_=t.transactions
+        )
         for (balance_id, currency), (moved, held, used) in totals.items():
             expected.currencies[balance_id].add(currency)
             expected.add(balance_id, applied, moved)
@@ -164,8 +167,12 @@ async def _check_balances(
     """Compare every balance row; return the ordinary balances whose available is below zero."""
     b = t.balances.c
     query = sa.select(
-        b.balance_id, b.currency, b.allow_overdraft, b.balance, b.inflight_balance, *(
-            getattr(b, name) for name in FIELDS)
+        b.balance_id,
+        b.currency,
+        b.allow_overdraft,
+        b.balance,
+        b.inflight_balance,
+        *(getattr(b, name) for name in FIELDS),
     ).order_by(b.id)
     nets: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     below_zero: dict[str, tuple[int, str]] = {}
@@ -180,9 +187,16 @@ async def _check_balances(
         if not row.allow_overdraft and available < 0:
             below_zero[row.balance_id] = (available, row.currency)
     for balance_id in sorted(set(expected.columns) | set(expected.currencies)):
-        report.add(Discrepancy(
-            "orphan", balance_id, "", None, None,
-            f"transaction rows move value on balance {balance_id}, which does not exist"))
+        report.add(
+            Discrepancy(
+                "orphan",
+                balance_id,
+                "",
+                None,
+                None,
+                f"transaction rows move value on balance {balance_id}, which does not exist",
+            )
+        )
     report.currencies = sorted(nets)
     for currency, (net, inflight) in sorted(nets.items()):
         _check_zero_sum(currency, net, inflight, report)
@@ -196,33 +210,61 @@ def _balance_discrepancies(row: Any, expected: _Expected) -> list[Discrepancy]:
     for name, value in zip(FIELDS, want, strict=True):
         stored = getattr(row, name)
         if stored != value:
-            found.append(Discrepancy(
-                "balance", row.balance_id, name, value, stored,
-                f"{name} of {row.balance_id} is {stored} but its transaction rows add up to "
-                f"{value} ({row.currency}; off by {stored - value})"))
+            found.append(
+                Discrepancy(
+                    "balance",
+                    row.balance_id,
+                    name,
+                    value,
+                    stored,
+                    f"{name} of {row.balance_id} is {stored} but its transaction rows add up to "
+                    f"{value} ({row.currency}; off by {stored - value})",
+                )
+            )
     for name, credit, debit in (
         ("balance", row.credit_balance, row.debit_balance),
         ("inflight_balance", row.inflight_credit_balance, row.inflight_debit_balance),
     ):
         if getattr(row, name) != credit - debit:
-            found.append(Discrepancy(
-                "balance", row.balance_id, name, credit - debit, getattr(row, name),
-                f"{name} of {row.balance_id} is {getattr(row, name)}, not its credits minus "
-                f"its debits ({credit - debit})"))
+            found.append(
+                Discrepancy(
+                    "balance",
+                    row.balance_id,
+                    name,
+                    credit - debit,
+                    getattr(row, name),
+                    f"{name} of {row.balance_id} is {getattr(row, name)}, not its credits minus "
+                    f"its debits ({credit - debit})",
+                )
+            )
     for currency in sorted(currencies - {row.currency}):
-        found.append(Discrepancy(
-            "currency", row.balance_id, "currency", None, None,
-            f"rows in {currency} move value on {row.balance_id}, which holds {row.currency}"))
+        found.append(
+            Discrepancy(
+                "currency",
+                row.balance_id,
+                "currency",
+                None,
+                None,
+                f"rows in {currency} move value on {row.balance_id}, which holds {row.currency}",
+            )
+        )
     return found
 
 
 def _check_zero_sum(currency: str, net: int, inflight: int, report: VerifyReport) -> None:
     for name, total in (("balance", net), ("inflight_balance", inflight)):
         if total:
-            report.add(Discrepancy(
-                "zero_sum", currency, name, 0, total,
-                f"{currency} does not sum to zero: the {name} of all {currency} balances adds "
-                f"up to {total}"))
+            report.add(
+                Discrepancy(
+                    "zero_sum",
+                    currency,
+                    name,
+                    0,
+                    total,
+                    f"{currency} does not sum to zero: the {name} of all {currency} balances adds "
+                    f"up to {total}",
+                )
+            )
 
 
 # ---- 3. overdrafts --------------------------------------------------------------------------
@@ -236,25 +278,33 @@ async def _check_overdrafts(
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         permitted = await _permitted_by_rows(conn, chunk)
-        history = await _overdraft_history(conn, [i for i in chunk if i not in permitted])
-        for balance_id in chunk:
-            if balance_id in permitted:
-                continue
-            flags = history.get(balance_id)
-            if flags is None or "created" not in flags:
+        suspects = [balance_id for balance_id in chunk if balance_id not in permitted]
+        history = await _overdraft_history(conn, suspects)
+        for balance_id in suspects:
+            flags = history.get(balance_id, {})
+            if not flags.get("created"):
                 report.undecided.append(balance_id)
             elif not flags["allowed"]:
-                available, currency = candidates[balance_id]
-                report.add(Discrepancy(
-                    "overdraft", balance_id, "available_balance", 0, available,
-                    f"{balance_id} has {available} {currency} available (below zero) but it never "
-                    "allowed overdraft and no debit from it allowed one"))
+                report.add(_overdrawn(balance_id, *candidates[balance_id]))
+
+
+def _overdrawn(balance_id: str, available: int, currency: str) -> Discrepancy:
+    return Discrepancy(
+        "overdraft",
+        balance_id,
+        "available_balance",
+        0,
+        available,
+        f"{balance_id} has {available} {currency} available (below zero), but it never allowed "
+        "overdraft and no debit from it allowed one",
+    )
 
 
 async def _permitted_by_rows(conn: AsyncConnection, ids: list[str]) -> set[str]:
     tx = t.transactions.c
     rows = await conn.execute(
-        sa.select(tx.source).distinct()
+        sa.select(tx.source)
+        .distinct()
         .where(tx.source.in_(ids))
         .where(sa.or_(tx.allow_overdraft.is_(True), tx.overdraft_limit > 0))
     )

@@ -15,7 +15,7 @@ from a stream of the rows. Either way the result is exact and the common case st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class ExactSums:
         self.conn = conn
         self.sqlite = sqlite
         self.wide = wide  # SQLite only: some amounts are wider than 64 bits (stored as text)
+        self.overflowed = False  # SQLite only: a sum went past 64 bits and was done in Python
 
     @classmethod
     async def open(cls, conn: AsyncConnection, *, sqlite: bool) -> ExactSums:
@@ -66,7 +67,8 @@ class ExactSums:
         if sqlite:
             amount = t.transactions.c.precise_amount
             found = await conn.execute(
-                sa.select(sa.literal(1)).where(sa.func.typeof(amount) != "integer").limit(1))
+                sa.select(sa.literal(1)).where(sa.func.typeof(amount) != "integer").limit(1)
+            )
             wide = found.first() is not None
         return cls(conn, sqlite=sqlite, wide=wide)
 
@@ -79,8 +81,8 @@ class ExactSums:
 
     @property
     def sql_compares_exactly(self) -> bool:
-        """Whether amount comparisons in SQL are exact (false on SQLite with text amounts)."""
-        return not self.wide
+        """Whether SQL can sum and compare amounts exactly (on SQLite: all fit, no overflow)."""
+        return not (self.wide or self.overflowed)
 
     async def sum_by(
         self, keys: Sequence[Any], amount: Any, *, when: Sequence[Any], from_: Any
@@ -96,12 +98,14 @@ class ExactSums:
         except sa.exc.DBAPIError as exc:
             if not (self.sqlite and _is_overflow(exc)):
                 raise
+            self.overflowed = True
             return await self._sum_in_python(keys, parts, where=[], from_=from_)
         totals = {tuple(row[:-n]): [int(v) for v in row[-n:]] for row in rows}
         if self.wide:
             narrow = [sa.func.typeof(amount) != "integer"]
-            for key, values in (await self._sum_in_python(
-                    keys, parts, where=narrow, from_=from_)).items():
+            for key, values in (
+                await self._sum_in_python(keys, parts, where=narrow, from_=from_)
+            ).items():
                 into = totals.setdefault(key, [0] * n)
                 for index, value in enumerate(values):
                     into[index] += value
@@ -121,78 +125,121 @@ class ExactSums:
         return totals
 
 
-async def row_discrepancies(
-    conn: AsyncConnection, sums: ExactSums, *, limit: int
-) -> list[Discrepancy]:
-    found = await _hold_discrepancies(conn, sums, limit)
-    found += await _refund_discrepancies(conn, sums, limit)
-    return found
+async def row_discrepancies(conn: AsyncConnection, sums: ExactSums) -> AsyncIterator[Discrepancy]:
+    """Every broken row rule, streamed (the queries return only the groups that break a rule)."""
+    async for found in _hold_discrepancies(conn, sums):
+        yield found
+    async for found in _refund_discrepancies(conn, sums):
+        yield found
+
+
+async def _stream(conn: AsyncConnection, query: Any) -> AsyncIterator[Any]:
+    """Rows of ``query`` in batches. No SQL ``LIMIT``: it would make PostgreSQL pick a fast-start
+    plan (index walks, a random read per row) instead of hash joins over sequential scans."""
+    result = await conn.stream(query.execution_options(yield_per=10_000))
+    async for row in result:
+        yield row
 
 
 # ---- holds ----------------------------------------------------------------------------------
 
 
-async def _hold_discrepancies(
-    conn: AsyncConnection, sums: ExactSums, limit: int
-) -> list[Discrepancy]:
-    """One scan: the commit and void rows grouped by the hold they settle."""
-    if sums.sql_compares_exactly:
+async def _hold_discrepancies(conn: AsyncConnection, sums: ExactSums) -> AsyncIterator[Discrepancy]:
+    """One scan: the commit and void rows grouped by the hold they settle.
+
+    SQLite may refuse a sum past 64 bits part-way through (tampered rows only: a hold's rows sum to
+    no more than it), so there the findings are gathered first and, on overflow, the amounts are
+    compared in Python instead.
+    """
+    exact = sums.sql_compares_exactly
+    if exact and sums.sqlite:
         try:
-            return _hold_findings(await conn.execute(_holds_query(sums, amounts=True, limit=limit)))
+            gathered = [
+                found
+                async for row in _stream(conn, _holds_query(sums, amounts=True))
+                for found in _hold_findings(row)
+            ]
         except sa.exc.DBAPIError as exc:
-            if not (sums.sqlite and _is_overflow(exc)):
+            if not _is_overflow(exc):
                 raise
-    found = _hold_findings(await conn.execute(_holds_query(sums, amounts=False, limit=limit)))
-    return (found + await _overused_in_python(conn))[:limit]
+            exact = False
+        else:
+            for found in gathered:
+                yield found
+            return
+    async for row in _stream(conn, _holds_query(sums, amounts=exact)):
+        for found in _hold_findings(row):
+            yield found
+    if not exact:
+        async for found in _overused_in_python(conn):
+            yield found
 
 
-def _holds_query(sums: ExactSums, *, amounts: bool, limit: int) -> Any:
+def _holds_query(sums: ExactSums, *, amounts: bool) -> Any:
     child, hold = t.transactions.alias("child"), t.transactions.alias("hold")
     c, h = child.c, hold.c
     astray = sa.or_(
-        h.source != c.source, h.destination != c.destination, h.currency != c.currency,
+        h.source != c.source,
+        h.destination != c.destination,
+        h.currency != c.currency,
         sa.and_(c.kind == Kind.COMMIT, c.status != Status.APPLIED),
         sa.and_(c.kind == Kind.VOID, c.status != Status.VOID),
     )
     stray = sa.func.sum(sa.case((astray, 1), else_=0))
     voids = sa.func.sum(sa.case((c.kind == Kind.VOID, 1), else_=0))
-    wrong = [h.id.is_(None), h.status != Status.INFLIGHT, h.kind != Kind.TRANSFER, stray > 0,
-             voids > 1]
+    wrong = [
+        h.id.is_(None),
+        h.status != Status.INFLIGHT,
+        h.kind != Kind.TRANSFER,
+        stray > 0,
+        voids > 1,
+    ]
     used: Any = sa.null()
     if amounts:
         used = sa.func.sum(c.precise_amount)
         wrong.append(used > h.precise_amount)
     hold_columns = [h.id, h.status, h.kind, h.precise_amount]
     return (
-        sa.select(c.parent_transaction, *hold_columns, used.label("used"),
-                  voids.label("voids"), stray.label("stray"),
-                  sa.func.min(sa.case((astray, c.transaction_id))).label("example"))
+        sa.select(
+            c.parent_transaction,
+            *hold_columns,
+            used.label("used"),
+            voids.label("voids"),
+            stray.label("stray"),
+            sa.func.min(sa.case((astray, c.transaction_id))).label("example"),
+        )
         .select_from(child.outerjoin(hold, h.transaction_id == c.parent_transaction))
         .where(c.kind.in_([Kind.COMMIT, Kind.VOID]))
         .group_by(*sums.group_keys([c.parent_transaction]), *hold_columns)
         .having(sa.or_(*wrong))
-        .limit(limit)
     )
 
 
-def _hold_findings(rows: Any) -> list[Discrepancy]:
+def _hold_findings(row: Any) -> list[Discrepancy]:
+    hold_id = row.parent_transaction or "(none)"
+    if row.id is None:
+        return [_hold(hold_id, f"commit/void rows settle {hold_id}, which does not exist")]
     found: list[Discrepancy] = []
-    for row in rows:
-        hold_id = row.parent_transaction or "(none)"
-        if row.id is None:
-            found.append(_hold(hold_id, f"commit/void rows settle {hold_id}, which does not exist"))
-            continue
-        if row.status != Status.INFLIGHT or row.kind != Kind.TRANSFER:
-            found.append(_hold(hold_id, f"commit/void rows settle {hold_id}, which is a "
-                                        f"{row.status} {row.kind} row, not an inflight hold"))
-        if row.stray:
-            found.append(_hold(hold_id, f"{row.stray} commit/void row(s) of {hold_id} do not match "
-                                        f"it (other parties, currency or status), e.g. "
-                                        f"{row.example}"))
-        if row.used is not None and row.used > row.precise_amount:
-            found.append(_overused(hold_id, row.precise_amount, int(row.used), row.voids))
-        elif row.voids > 1:
-            found.append(_overused(hold_id, row.precise_amount, 0, row.voids))
+    if row.status != Status.INFLIGHT or row.kind != Kind.TRANSFER:
+        found.append(
+            _hold(
+                hold_id,
+                f"commit/void rows settle {hold_id}, which is a "
+                f"{row.status} {row.kind} row, not an inflight hold",
+            )
+        )
+    if row.stray:
+        found.append(
+            _hold(
+                hold_id,
+                f"{row.stray} commit/void row(s) of {hold_id} do not match "
+                f"it (other parties, currency or status), e.g. {row.example}",
+            )
+        )
+    if row.used is not None and row.used > row.precise_amount:
+        found.append(_overused(hold_id, row.precise_amount, int(row.used), row.voids))
+    elif row.voids > 1:
+        found.append(_overused(hold_id, row.precise_amount, 0, row.voids))
     return found
 
 
@@ -200,7 +247,7 @@ def _hold(hold_id: str, message: str) -> Discrepancy:
     return Discrepancy("hold", hold_id, "parent_transaction", None, None, message)
 
 
-async def _overused_in_python(conn: AsyncConnection) -> list[Discrepancy]:
+async def _overused_in_python(conn: AsyncConnection) -> AsyncIterator[Discrepancy]:
     """Holds whose commits and voids exceed them, streaming each hold's rows in order (exact for
     any size; used on SQLite when amounts are wider than 64 bits or their sums would overflow)."""
     hold, child = t.transactions.alias("hold"), t.transactions.alias("child")
@@ -212,70 +259,98 @@ async def _overused_in_python(conn: AsyncConnection) -> list[Discrepancy]:
         .where(h.status == Status.INFLIGHT, h.kind == Kind.TRANSFER)
         .order_by(h.transaction_id)
     )
-    found: list[Discrepancy] = []
     current: list[Any] = [None, 0, 0]  # hold id, its amount, what its rows use
-    result = await conn.stream(query.execution_options(yield_per=10_000))
-    async for row in result:
+    async for row in _stream(conn, query):
         if current[0] != row.transaction_id:
             if current[2] > current[1]:
-                found.append(_overused(current[0], current[1], current[2], 0))
+                yield _overused(current[0], current[1], current[2], 0)
             current = [row.transaction_id, row.precise_amount, 0]
         current[2] += row.used
     if current[2] > current[1]:
-        found.append(_overused(current[0], current[1], current[2], 0))
-    return found
+        yield _overused(current[0], current[1], current[2], 0)
 
 
 def _overused(hold_id: str, amount: int, used: int, voids: int) -> Discrepancy:
     if used > amount:
         return Discrepancy(
-            "hold", hold_id, "precise_amount", amount, used,
-            f"hold {hold_id} is for {amount} but its commits and voids use {used}")
-    return Discrepancy("hold", hold_id, "void", 1, voids,
-                       f"hold {hold_id} is voided {voids} times (at most once)")
+            "hold",
+            hold_id,
+            "precise_amount",
+            amount,
+            used,
+            f"hold {hold_id} is for {amount} but its commits and voids use {used}",
+        )
+    return Discrepancy(
+        "hold", hold_id, "void", 1, voids, f"hold {hold_id} is voided {voids} times (at most once)"
+    )
 
 
 # ---- refunds --------------------------------------------------------------------------------
 
 
 async def _refund_discrepancies(
-    conn: AsyncConnection, sums: ExactSums, limit: int
-) -> list[Discrepancy]:
+    conn: AsyncConnection, sums: ExactSums
+) -> AsyncIterator[Discrepancy]:
     """One scan: the refund rows grouped by the row they reverse (amounts compared for equality,
     which is exact on both stores)."""
     refund, original = t.transactions.alias("refund"), t.transactions.alias("original")
     r, o = refund.c, original.c
     astray = sa.or_(
-        r.status != Status.APPLIED, r.precise_amount != o.precise_amount,
-        r.source != o.destination, r.destination != o.source, r.currency != o.currency,
+        r.status != Status.APPLIED,
+        r.precise_amount != o.precise_amount,
+        r.source != o.destination,
+        r.destination != o.source,
+        r.currency != o.currency,
     )
     stray = sa.func.sum(sa.case((astray, 1), else_=0))
     count = sa.func.count()
-    original_columns = [o.id, o.kind, o.status, o.precise_amount, o.currency, o.source,
-                        o.destination]
+    original_columns = [
+        o.id,
+        o.kind,
+        o.status,
+        o.precise_amount,
+        o.currency,
+        o.source,
+        o.destination,
+    ]
     query = (
-        sa.select(r.parent_transaction, *original_columns, count.label("refunds"),
-                  stray.label("stray"),
-                  sa.func.min(sa.case((astray, r.transaction_id))).label("example"))
+        sa.select(
+            r.parent_transaction,
+            *original_columns,
+            count.label("refunds"),
+            stray.label("stray"),
+            sa.func.min(sa.case((astray, r.transaction_id))).label("example"),
+        )
         .select_from(refund.outerjoin(original, o.transaction_id == r.parent_transaction))
         .where(r.kind == Kind.REFUND)
         .group_by(*sums.group_keys([r.parent_transaction]), *original_columns)
-        .having(sa.or_(o.id.is_(None), o.kind == Kind.REFUND, o.status != Status.APPLIED,
-                       count > 1, stray > 0))
-        .limit(limit)
+        .having(
+            sa.or_(
+                o.id.is_(None),
+                o.kind == Kind.REFUND,
+                o.status != Status.APPLIED,
+                count > 1,
+                stray > 0,
+            )
+        )
     )
-    found: list[Discrepancy] = []
-    for row in await conn.execute(query):
-        found.extend(_refund_findings(row))
-    return found
+    async for row in _stream(conn, query):
+        for found in _refund_findings(row):
+            yield found
 
 
 def _refund_findings(row: Any) -> list[Discrepancy]:
     original = row.parent_transaction or "(none)"
 
     def finding(message: str, **amounts: Any) -> Discrepancy:
-        return Discrepancy("refund", original, amounts.get("field", "parent_transaction"),
-                           amounts.get("expected"), amounts.get("actual"), message)
+        return Discrepancy(
+            "refund",
+            original,
+            amounts.get("field", "parent_transaction"),
+            amounts.get("expected"),
+            amounts.get("actual"),
+            message,
+        )
 
     if row.id is None:
         return [finding(f"refund rows reverse {original}, which does not exist")]
@@ -285,10 +360,19 @@ def _refund_findings(row: Any) -> list[Discrepancy]:
     elif row.status != Status.APPLIED:
         found.append(finding(f"{original} is refunded but is {row.status}, not APPLIED"))
     if row.refunds > 1:
-        found.append(finding(f"{original} is refunded {row.refunds} times (at most once)",
-                             field="refunds", expected=1, actual=row.refunds))
+        found.append(
+            finding(
+                f"{original} is refunded {row.refunds} times (at most once)",
+                field="refunds",
+                expected=1,
+                actual=row.refunds,
+            )
+        )
     if row.stray:
-        found.append(finding(
-            f"refund {row.example} does not reverse {original} exactly: the original moves "
-            f"{row.precise_amount} {row.currency} from {row.source} to {row.destination}"))
+        found.append(
+            finding(
+                f"refund {row.example} does not reverse {original} exactly: the original moves "
+                f"{row.precise_amount} {row.currency} from {row.source} to {row.destination}"
+            )
+        )
     return found

@@ -61,8 +61,9 @@ class SecretBox:
             return stored
         if self._aead is None:
             raise SecretsKeyMissing(
-                "webhook endpoint secrets are encrypted; set TALLY_WEBHOOK_SECRETS_KEY to sign")
-        raw = base64.b64decode(stored[len(SEALED):])
+                "webhook endpoint secrets are encrypted; set TALLY_WEBHOOK_SECRETS_KEY to sign"
+            )
+        raw = base64.b64decode(stored[len(SEALED) :])
         return self._aead.decrypt(raw[:12], raw[12:], b"tally-webhook-secret").decode()
 
 
@@ -86,35 +87,56 @@ def endpoint_view(row: Any) -> dict[str, Any]:
         "meta_data": dict(row.meta_data or {}),
         "previous_secret_expires_at": (
             format_timestamp(row.previous_secret_expires_at)
-            if row.previous_secret is not None and row.previous_secret_expires_at else None),
+            if row.previous_secret is not None and row.previous_secret_expires_at
+            else None
+        ),
         "created_at": format_timestamp(row.created_at),
         "updated_at": format_timestamp(row.updated_at),
     }
 
 
 async def create_endpoint(
-    conn: AsyncConnection, *, url: str, event_types: list[str], description: str,
-    meta_data: dict[str, Any], secret: str, box: SecretBox, now: datetime,
+    conn: AsyncConnection,
+    *,
+    url: str,
+    event_types: list[str],
+    description: str,
+    meta_data: dict[str, Any],
+    secret: str,
+    box: SecretBox,
+    now: datetime,
 ) -> dict[str, Any]:
     endpoint_id = new_id("we")
-    await conn.execute(endpoints.insert().values(
-        endpoint_id=endpoint_id, url=url, description=description, event_types=event_types,
-        status=EndpointStatus.ENABLED, disabled_reason=None, secret=box.seal(secret),
-        previous_secret=None, previous_secret_expires_at=None, meta_data=meta_data,
-        created_at=now, updated_at=now,
-    ))
+    await conn.execute(
+        endpoints.insert().values(
+            endpoint_id=endpoint_id,
+            url=url,
+            description=description,
+            event_types=event_types,
+            status=EndpointStatus.ENABLED,
+            disabled_reason=None,
+            secret=box.seal(secret),
+            previous_secret=None,
+            previous_secret_expires_at=None,
+            meta_data=meta_data,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return endpoint_view(await get_endpoint_row(conn, endpoint_id))
 
 
 async def get_endpoint_row(conn: AsyncConnection, endpoint_id: str, *, lock: bool = False) -> Any:
-    query = sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id,
-                                       endpoints.c.status != EndpointStatus.DELETED)
+    query = sa.select(endpoints).where(
+        endpoints.c.endpoint_id == endpoint_id, endpoints.c.status != EndpointStatus.DELETED
+    )
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
-        raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id} not found",
-                                      details={"endpoint_id": endpoint_id})
+        raise WebhookEndpointNotFound(
+            f"webhook endpoint {endpoint_id} not found", details={"endpoint_id": endpoint_id}
+        )
     return row
 
 
@@ -133,8 +155,11 @@ async def update_endpoint(
 ) -> dict[str, Any]:
     await get_endpoint_row(conn, endpoint_id, lock=True)
     if changes:
-        await conn.execute(endpoints.update().where(endpoints.c.endpoint_id == endpoint_id)
-                           .values(**changes, updated_at=now))
+        await conn.execute(
+            endpoints.update()
+            .where(endpoints.c.endpoint_id == endpoint_id)
+            .values(**changes, updated_at=now)
+        )
     return endpoint_view(await get_endpoint_row(conn, endpoint_id))
 
 
@@ -143,12 +168,16 @@ async def set_status(
 ) -> dict[str, Any]:
     """Enable, disable or delete; leaving ``enabled`` cancels the endpoint's pending deliveries."""
     await get_endpoint_row(conn, endpoint_id, lock=True)
-    await conn.execute(endpoints.update().where(endpoints.c.endpoint_id == endpoint_id)
-                       .values(status=status, disabled_reason=reason, updated_at=now))
+    await conn.execute(
+        endpoints.update()
+        .where(endpoints.c.endpoint_id == endpoint_id)
+        .values(status=status, disabled_reason=reason, updated_at=now)
+    )
     if status != EndpointStatus.ENABLED:
         await cancel_pending(conn, endpoint_id, reason=reason or f"endpoint {status}", now=now)
-    row = (await conn.execute(
-        sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id))).one()
+    row = (
+        await conn.execute(sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id))
+    ).one()
     return endpoint_view(row)
 
 
@@ -164,17 +193,26 @@ async def cancel_pending(
 
 
 async def rotate_secret(
-    conn: AsyncConnection, endpoint_id: str, *, secret: str, grace: timedelta, box: SecretBox,
+    conn: AsyncConnection,
+    endpoint_id: str,
+    *,
+    secret: str,
+    grace: timedelta,
+    box: SecretBox,
     now: datetime,
 ) -> dict[str, Any]:
     row = await get_endpoint_row(conn, endpoint_id, lock=True)
     keep_previous = grace.total_seconds() > 0
-    await conn.execute(endpoints.update().where(endpoints.c.endpoint_id == endpoint_id).values(
-        secret=box.seal(secret),
-        previous_secret=row.secret if keep_previous else None,
-        previous_secret_expires_at=now + grace if keep_previous else None,
-        updated_at=now,
-    ))
+    await conn.execute(
+        endpoints.update()
+        .where(endpoints.c.endpoint_id == endpoint_id)
+        .values(
+            secret=box.seal(secret),
+            previous_secret=row.secret if keep_previous else None,
+            previous_secret_expires_at=now + grace if keep_previous else None,
+            updated_at=now,
+        )
+    )
     return endpoint_view(await get_endpoint_row(conn, endpoint_id))
 
 
@@ -190,6 +228,7 @@ def signing_secrets(row: Any, *, box: SecretBox, now: datetime) -> list[str]:
 async def enabled_routes(conn: AsyncConnection) -> list[Route]:
     rows = await conn.execute(
         sa.select(endpoints.c.endpoint_id, endpoints.c.event_types, endpoints.c.created_at)
-        .where(endpoints.c.status == EndpointStatus.ENABLED).order_by(endpoints.c.id)
+        .where(endpoints.c.status == EndpointStatus.ENABLED)
+        .order_by(endpoints.c.id)
     )
     return [Route(r.endpoint_id, tuple(r.event_types or ()), r.created_at) for r in rows]

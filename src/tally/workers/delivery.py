@@ -28,14 +28,19 @@ def sign_headers(msg_id: str, body: str, secrets: list[str], *, at: datetime) ->
 
 
 async def attempt(
-    client: httpx.AsyncClient, url: str, body: str, headers: dict[str, str], *,
+    client: httpx.AsyncClient,
+    url: str,
+    body: str,
+    headers: dict[str, str],
+    *,
     timeout_seconds: float,
     now: datetime,
 ) -> Outcome:
     started = time.perf_counter()
     try:
-        response = await client.post(url, content=body.encode(), headers=headers,
-                                     timeout=timeout_seconds)
+        response = await client.post(
+            url, content=body.encode(), headers=headers, timeout=timeout_seconds
+        )
         text = response.text[:EXCERPT_CHARS]
     except httpx.TimeoutException:
         return Outcome(None, _ms(started), error=f"timed out after {timeout_seconds:g} s")
@@ -47,8 +52,13 @@ async def attempt(
     error = None
     if 300 <= response.status_code < 400:
         error = f"HTTP {response.status_code}: redirects are not followed"
-    return Outcome(response.status_code, _ms(started), error=error, response_excerpt=text,
-                   retry_after=retry_after)
+    return Outcome(
+        response.status_code,
+        _ms(started),
+        error=error,
+        response_excerpt=text,
+        retry_after=retry_after,
+    )
 
 
 def _ms(started: float) -> int:

@@ -87,7 +87,8 @@ async def apply_scheduled(services: Services, job: Job) -> None:
 async def _settled(conn: AsyncConnection, reference: str) -> bool:
     refs = [applied_reference(reference), rejected_reference(reference)]
     found = await conn.execute(
-        sa.select(t.transactions.c.id).where(t.transactions.c.reference.in_(refs)).limit(1))
+        sa.select(t.transactions.c.id).where(t.transactions.c.reference.in_(refs)).limit(1)
+    )
     return found.first() is not None
 
 
@@ -130,8 +131,12 @@ async def _reject(services: Services, row: TransactionRecord, exc: TallyError) -
         created_at=now,
         effective_date=now,
         description=row.description,
-        meta_data={**row.meta_data, "scheduled_transaction": row.transaction_id,
-                   "blnk_rejection_reason": exc.message, "rejection_code": exc.code},
+        meta_data={
+            **row.meta_data,
+            "scheduled_transaction": row.transaction_id,
+            "blnk_rejection_reason": exc.message,
+            "rejection_code": exc.code,
+        },
         allow_overdraft=row.allow_overdraft,
         overdraft_limit=row.overdraft_limit,
         inflight=row.inflight,

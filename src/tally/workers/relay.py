@@ -65,12 +65,18 @@ class RelayConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayConfig:
-        schedule = (parse_schedule(settings.webhook_retry_schedule)
-                    if settings.webhook_retry_schedule else STANDARD_SCHEDULE)
-        return cls(schedule=schedule, max_age=timedelta(seconds=settings.webhook_max_age_seconds),
-                   timeout=settings.webhook_timeout_seconds,
-                   poll_seconds=settings.worker_poll_seconds,
-                   secrets_key=settings.webhook_secrets_key)
+        schedule = (
+            parse_schedule(settings.webhook_retry_schedule)
+            if settings.webhook_retry_schedule
+            else STANDARD_SCHEDULE
+        )
+        return cls(
+            schedule=schedule,
+            max_age=timedelta(seconds=settings.webhook_max_age_seconds),
+            timeout=settings.webhook_timeout_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            secrets_key=settings.webhook_secrets_key,
+        )
 
 
 class Relay:
@@ -150,8 +156,13 @@ class Relay:
                 if count <= 0:
                     break
                 claimed += await deliveries_repo.claim(
-                    conn, endpoint_id, limit=count, now=now, lease=self.config.lease,
-                    skip_locked=db.is_postgres)
+                    conn,
+                    endpoint_id,
+                    limit=count,
+                    now=now,
+                    lease=self.config.lease,
+                    skip_locked=db.is_postgres,
+                )
         tasks = []
         for item in claimed:
             self._in_flight[item.endpoint_id] += 1
@@ -170,42 +181,62 @@ class Relay:
             outcome = await self._send(item)
             await self._record(item, outcome)
         except Exception:  # the lease runs out and the delivery is tried again
-            log.exception("delivery %s to %s failed to complete", item.delivery_id,
-                          item.endpoint_id)
+            log.exception(
+                "delivery %s to %s failed to complete", item.delivery_id, item.endpoint_id
+            )
         finally:
             self._in_flight[item.endpoint_id] -= 1
             if self._in_flight[item.endpoint_id] <= 0:
                 self._in_flight.pop(item.endpoint_id, None)
 
     async def _send(self, item: Claimed) -> Outcome:
-        body = encode_body(event_envelope(item.event_id, item.event_type, item.event_created_at,
-                                          item.payload))
+        body = encode_body(
+            event_envelope(item.event_id, item.event_type, item.event_created_at, item.payload)
+        )
         at = self.wall.now()
-        secrets = webhooks_repo.signing_secrets(item.endpoint, box=self.box,
-                                                 now=self.services.clock.now())
+        secrets = webhooks_repo.signing_secrets(
+            item.endpoint, box=self.box, now=self.services.clock.now()
+        )
         headers = delivery.sign_headers(item.event_id, body, secrets, at=at)
-        return await delivery.attempt(self._http(), item.url, body, headers,
-                                      timeout_seconds=self.config.timeout, now=at)
+        return await delivery.attempt(
+            self._http(), item.url, body, headers, timeout_seconds=self.config.timeout, now=at
+        )
 
     async def _record(self, item: Claimed, outcome: Outcome) -> None:
         now = self.services.clock.now()
-        decision = decide(outcome, attempts=item.attempt, started_at=item.started_at, now=now,
-                          schedule=self.config.schedule, max_age=self.config.max_age,
-                          rand=self.rand)
+        decision = decide(
+            outcome,
+            attempts=item.attempt,
+            started_at=item.started_at,
+            now=now,
+            schedule=self.config.schedule,
+            max_age=self.config.max_age,
+            rand=self.rand,
+        )
         async with self.services.db.write() as conn:
             await deliveries_repo.record(conn, item, outcome, decision, now=now)
         self.sent += 1
         if not outcome.succeeded:
-            log.info("delivery %s of %s to %s failed (attempt %d): %s -> %s", item.delivery_id,
-                     item.event_id, item.endpoint_id, item.attempt,
-                     outcome.error or f"HTTP {outcome.status_code}", decision.state)
+            log.info(
+                "delivery %s of %s to %s failed (attempt %d): %s -> %s",
+                item.delivery_id,
+                item.event_id,
+                item.endpoint_id,
+                item.attempt,
+                outcome.error or f"HTTP {outcome.status_code}",
+                decision.state,
+            )
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                transport=self._transport, follow_redirects=False, trust_env=False,
-                limits=httpx.Limits(max_connections=self.config.max_in_flight,
-                                    max_keepalive_connections=self.config.max_in_flight),
+                transport=self._transport,
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(
+                    max_connections=self.config.max_in_flight,
+                    max_keepalive_connections=self.config.max_in_flight,
+                ),
             )
         return self._client
 

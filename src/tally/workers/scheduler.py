@@ -133,8 +133,13 @@ class Scheduler:
             if not await jobs_repo.any_due(conn, now=now):
                 return []
         async with db.write() as conn:
-            return await jobs_repo.claim(conn, now=now, limit=self.config.batch,
-                                         lease=self.config.lease, skip_locked=db.is_postgres)
+            return await jobs_repo.claim(
+                conn,
+                now=now,
+                limit=self.config.batch,
+                lease=self.config.lease,
+                skip_locked=db.is_postgres,
+            )
 
     async def _run(self, job: Job) -> None:
         handler = _HANDLERS.get(job.kind)
@@ -144,12 +149,18 @@ class Scheduler:
             async with db.write() as conn:
                 now = clock.now()
                 await jobs_repo.retry_later(
-                    conn, job, now=now, due_at=now + self.config.missing_handler_delay,
-                    error=f"no handler registered for job kind {job.kind!r}", count_attempt=False)
+                    conn,
+                    job,
+                    now=now,
+                    due_at=now + self.config.missing_handler_delay,
+                    error=f"no handler registered for job kind {job.kind!r}",
+                    count_attempt=False,
+                )
             return
         try:
-            await asyncio.wait_for(handler(self.services, job),
-                                   timeout=self.config.lease.total_seconds() * 0.9)
+            await asyncio.wait_for(
+                handler(self.services, job), timeout=self.config.lease.total_seconds() * 0.9
+            )
         except Exception as exc:  # a failing job must never stop the scheduler
             await self._failed(job, exc)
             return
@@ -160,8 +171,15 @@ class Scheduler:
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
         final = job.attempts >= self.config.max_attempts
-        log.warning("job %s (%s %s) failed, attempt %d%s: %s", job.job_id, job.kind,
-                    job.subject_id, job.attempts, " (giving up)" if final else "", error)
+        log.warning(
+            "job %s (%s %s) failed, attempt %d%s: %s",
+            job.job_id,
+            job.kind,
+            job.subject_id,
+            job.attempts,
+            " (giving up)" if final else "",
+            error,
+        )
         now = self.services.clock.now()
         due = None if final else now + self.config.backoff(job.attempts)
         async with self.services.db.write() as conn:
@@ -191,4 +209,3 @@ class Scheduler:
             if ran == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.config.poll_seconds)
-

@@ -19,12 +19,24 @@ NOW = datetime(2026, 3, 15, 18, 30, tzinfo=UTC)
 
 
 def card(state: str = "ACTIVE", **limits: int) -> VirtualCard:
-    return VirtualCard("vcard_1", "idt_1", "identity", "USD", "ldg_1", "bln_1", state,
-                       Limits(**limits), NOW, NOW, merchant_lock=["58725"])
+    return VirtualCard(
+        "vcard_1",
+        "idt_1",
+        "identity",
+        "USD",
+        "ldg_1",
+        "bln_1",
+        state,
+        Limits(**limits),
+        NOW,
+        NOW,
+        merchant_lock=["58725"],
+    )
 
 
-def request(amount: int = 1000, currency: str = "USD", merchant: str = "58725"
-            ) -> a.AuthorizationRequest:
+def request(
+    amount: int = 1000, currency: str = "USD", merchant: str = "58725"
+) -> a.AuthorizationRequest:
     return a.AuthorizationRequest(amount, currency, merchant)
 
 
@@ -46,16 +58,18 @@ def test_daily_limit_counts_what_was_approved_today() -> None:
 
 
 def test_the_hold_goes_to_the_network_indicator() -> None:
-    auth = a.Authorization("auth_1", "vcard_1", 1234, "USD", "58725", "BP", "5541",
-                           a.AuthStatus.PENDING, NOW, NOW)
+    auth = a.Authorization(
+        "auth_1", "vcard_1", 1234, "USD", "58725", "BP", "5541", a.AuthStatus.PENDING, NOW, NOW
+    )
     plan = a.hold_plan(card(), auth, now=NOW)
     assert plan.inflight and plan.total == 1234 and plan.reference == "auth_1"
     assert (plan.legs[0].source, plan.legs[0].destination) == ("bln_1", "@CardNetwork")
 
 
 def test_capture_amounts() -> None:
-    auth = a.Authorization("auth_1", "vcard_1", 1000, "USD", "1", "", "",
-                           a.AuthStatus.PENDING, NOW, NOW)
+    auth = a.Authorization(
+        "auth_1", "vcard_1", 1000, "USD", "1", "", "", a.AuthStatus.PENDING, NOW, NOW
+    )
     assert a.capture_amount(auth, None) == 1000
     assert a.capture_amount(auth, 400) == 400
     with pytest.raises(CaptureExceedsAuthorization):
@@ -80,9 +94,8 @@ def test_state_machine_closed_is_final() -> None:
 
 def test_issued_details_split_into_shown_and_sealed() -> None:
     shown, sealed = parse_issued_details(
-        {"number": "5200 8282 8282 8210", "cvv": "123", "exp_month": 1, "exp_year": 2030},
-        now=NOW)
+        {"number": "5200 8282 8282 8210", "cvv": "123", "exp_month": 1, "exp_year": 2030}, now=NOW
+    )
     assert (shown.last4, shown.brand) == ("8210", "mastercard")
-    assert sealed == {"number": "5200828282828210", "exp_month": 1, "exp_year": 2030,
-                      "cvv": "123"}
+    assert sealed == {"number": "5200828282828210", "exp_month": 1, "exp_year": 2030, "cvv": "123"}
     assert "123" not in repr(shown)

@@ -16,17 +16,20 @@ NOW = datetime(2026, 3, 15, tzinfo=UTC)
 KEY = bytes(range(32))
 
 
-@pytest.mark.parametrize("number, brand", [
-    ("4242424242424242", "visa"),
-    ("4222222222222", "visa"),
-    ("5555555555554444", "mastercard"),
-    ("2223003122003222", "mastercard"),
-    ("378282246310005", "amex"),
-    ("6011111111111117", "discover"),
-    ("3566002020360505", "jcb"),
-    ("30569309025904", "diners"),
-    ("6200000000000005", "unionpay"),
-])
+@pytest.mark.parametrize(
+    "number, brand",
+    [
+        ("4242424242424242", "visa"),
+        ("4222222222222", "visa"),
+        ("5555555555554444", "mastercard"),
+        ("2223003122003222", "mastercard"),
+        ("378282246310005", "amex"),
+        ("6011111111111117", "discover"),
+        ("3566002020360505", "jcb"),
+        ("30569309025904", "diners"),
+        ("6200000000000005", "unionpay"),
+    ],
+)
 def test_known_brands(number: str, brand: str) -> None:
     assert pan.truncate(pan.normalize(number)).brand == brand
 
@@ -39,8 +42,18 @@ def test_separators_are_dropped_and_only_first_six_last_four_kept() -> None:
     assert pan.masked(None, "4242") == "••••••••••••4242"
 
 
-@pytest.mark.parametrize("number", ["4242424242424241", "42424242", "abcd" * 4, "4242" * 5,
-                                    None, 4242424242424242.0, "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4242424242424241",
+        "42424242",
+        "abcd" * 4,
+        "4242" * 5,
+        None,
+        4242424242424242.0,
+        "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢",
+    ],
+)
 def test_bad_numbers_are_refused_without_echo(number: object) -> None:
     with pytest.raises(pan.InvalidCardNumber) as caught:
         pan.normalize(number)

@@ -12,8 +12,9 @@ from tally.core.ledger.balances import BalanceState
 
 
 def state(credit: int = 0, debit: int = 0, held: int = 0) -> BalanceState:
-    return BalanceState("bln_1", "USD", credit_balance=credit, debit_balance=debit,
-                        inflight_debit_balance=held)
+    return BalanceState(
+        "bln_1", "USD", credit_balance=credit, debit_balance=debit, inflight_debit_balance=held
+    )
 
 
 def test_value_times_precision_is_exact() -> None:
@@ -25,10 +26,18 @@ def test_value_times_precision_is_exact() -> None:
         parse_condition("balance", ">", 0.001, 100)
 
 
-@pytest.mark.parametrize(("op", "value", "expected"), [
-    (">", 100, False), (">=", 100, True), ("<", 101, True), ("<=", 99, False),
-    ("==", 100, True), ("=", 100, True), ("!=", 100, False),
-])
+@pytest.mark.parametrize(
+    ("op", "value", "expected"),
+    [
+        (">", 100, False),
+        (">=", 100, True),
+        ("<", 101, True),
+        ("<=", 99, False),
+        ("==", 100, True),
+        ("=", 100, True),
+        ("!=", 100, False),
+    ],
+)
 def test_operators(op: str, value: int, expected: bool) -> None:
     assert holds(parse_condition("balance", op, value, 1), state(credit=100)) is expected
 
@@ -47,10 +56,16 @@ def test_fires_only_on_the_edge() -> None:
     assert not fires(condition, state(credit=10), state(credit=50))
 
 
-@pytest.mark.parametrize(("field", "op", "value"), [
-    ("balances", ">", 1), ("balance", "=>", 1), ("balance", ">", None), ("balance", ">", "ten"),
-    (None, ">", 1),
-])
+@pytest.mark.parametrize(
+    ("field", "op", "value"),
+    [
+        ("balances", ">", 1),
+        ("balance", "=>", 1),
+        ("balance", ">", None),
+        ("balance", ">", "ten"),
+        (None, ">", 1),
+    ],
+)
 def test_bad_conditions_say_what_is_wrong(field: object, op: object, value: object) -> None:
     with pytest.raises(InvalidMonitor):
         parse_condition(field, op, value, 1)

@@ -19,12 +19,28 @@ from tally.core.events.retry import (
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def _decide(outcome: Outcome, attempts: int, *, started: datetime = NOW, rand: float = 0.5,
-            max_age: timedelta = timedelta(days=3)) -> tuple[str, float | None, bool]:
-    decision = decide(outcome, attempts=attempts, started_at=started, now=NOW,
-                      schedule=STANDARD_SCHEDULE, max_age=max_age, rand=lambda: rand)
-    gap = None if decision.next_attempt_at is None else (
-        decision.next_attempt_at - NOW).total_seconds()
+def _decide(
+    outcome: Outcome,
+    attempts: int,
+    *,
+    started: datetime = NOW,
+    rand: float = 0.5,
+    max_age: timedelta = timedelta(days=3),
+) -> tuple[str, float | None, bool]:
+    decision = decide(
+        outcome,
+        attempts=attempts,
+        started_at=started,
+        now=NOW,
+        schedule=STANDARD_SCHEDULE,
+        max_age=max_age,
+        rand=lambda: rand,
+    )
+    gap = (
+        None
+        if decision.next_attempt_at is None
+        else (decision.next_attempt_at - NOW).total_seconds()
+    )
     return decision.state, gap, decision.disable_endpoint
 
 
@@ -41,7 +57,10 @@ def test_any_2xx_is_success(status: int) -> None:
 @pytest.mark.parametrize("status", [301, 400, 404, 429, 500, 503, None])
 def test_other_answers_are_retried_on_schedule(status: int | None) -> None:
     assert _decide(Outcome(status, 12, error="x" if status is None else None), 1) == (
-        State.PENDING, 5.0, False)
+        State.PENDING,
+        5.0,
+        False,
+    )
     assert _decide(Outcome(status, 12), 2)[1] == 300.0
 
 

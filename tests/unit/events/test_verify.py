@@ -20,8 +20,12 @@ def test_a_genuine_delivery_returns_the_event() -> None:
     secret = new_secret()
     headers = sign_headers("evt_1", BODY, [secret], at=NOW)
     event = verify(BODY.encode(), headers, secret, now=NOW + timedelta(seconds=3))
-    assert event == {"id": "evt_1", "type": "transaction.applied",
-                     "created_at": "2026-03-01T12:00:00Z", "data": {"amount": 42}}
+    assert event == {
+        "id": "evt_1",
+        "type": "transaction.applied",
+        "created_at": "2026-03-01T12:00:00Z",
+        "data": {"amount": 42},
+    }
 
 
 def test_the_reference_library_accepts_what_tally_signs() -> None:
@@ -37,13 +41,16 @@ def test_header_names_are_case_insensitive_and_any_rotation_secret_works() -> No
     assert verify(BODY, headers, [new_secret(), new], now=NOW)["id"] == "evt_1"
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    (lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b), "invalid_signature"),
-    (lambda h, b: (h, b.replace("42", "43")), "invalid_signature"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-id"}, b), "missing_header"),
-    (lambda h, b: ({**h, "webhook-timestamp": "soon"}, b), "invalid_timestamp"),
-    (lambda h, b: ({**h, "webhook-id": "evt_2"}, b), "invalid_signature"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b), "invalid_signature"),
+        (lambda h, b: (h, b.replace("42", "43")), "invalid_signature"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-id"}, b), "missing_header"),
+        (lambda h, b: ({**h, "webhook-timestamp": "soon"}, b), "invalid_timestamp"),
+        (lambda h, b: ({**h, "webhook-id": "evt_2"}, b), "invalid_signature"),
+    ],
+)
 def test_tampering_is_caught(change: object, reason: str) -> None:
     secret = new_secret()
     headers, body = change(sign_headers("evt_1", BODY, [secret], at=NOW), BODY)  # type: ignore[operator]
@@ -67,5 +74,9 @@ def test_timestamps_outside_the_tolerance_are_refused() -> None:
     with pytest.raises(WebhookVerificationError) as new:
         verify(BODY, headers, secret, now=NOW - timedelta(minutes=6))
     assert new.value.reason == "timestamp_too_new"
-    assert verify(BODY, headers, secret, now=NOW + timedelta(minutes=6),
-                  tolerance=timedelta(minutes=10))["id"] == "evt_1"
+    assert (
+        verify(
+            BODY, headers, secret, now=NOW + timedelta(minutes=6), tolerance=timedelta(minutes=10)
+        )["id"]
+        == "evt_1"
+    )

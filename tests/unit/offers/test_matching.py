@@ -50,12 +50,19 @@ def test_pay_with_points_rounds_up() -> None:
     assert rule.points_for(5001) == 2501 and rule.points_for(5000) == 2500
 
 
-@pytest.mark.parametrize("reward", [
-    {"type": "cashback"}, {"type": "cashback", "amount": 1, "percent": 1},
-    {"type": "cashback", "percent": 0}, {"type": "cashback", "percent": "1e400"},
-    {"type": "cashback", "amount": 1, "max_reward": 5}, {"type": "points", "amount": 1},
-    {"type": "cashback", "amount": 1, "source": "nope"}, "cashback",
-])
+@pytest.mark.parametrize(
+    "reward",
+    [
+        {"type": "cashback"},
+        {"type": "cashback", "amount": 1, "percent": 1},
+        {"type": "cashback", "percent": 0},
+        {"type": "cashback", "percent": "1e400"},
+        {"type": "cashback", "amount": 1, "max_reward": 5},
+        {"type": "points", "amount": 1},
+        {"type": "cashback", "amount": 1, "source": "nope"},
+        "cashback",
+    ],
+)
 def test_bad_rewards(reward: object) -> None:
     with pytest.raises(CardFieldInvalid):
         parse_reward(reward)
@@ -72,23 +79,34 @@ def test_the_largest_reward_wins_and_ties_go_to_the_newest() -> None:
 
 
 def test_every_reason_is_explained() -> None:
-    o = offer({"type": "cashback", "amount": 1}, min_spend=5000, max_per_card=1, max_total=1,
-              starts_at="2026-04-01T00:00:00Z", status="paused")
+    o = offer(
+        {"type": "cashback", "amount": 1},
+        min_spend=5000,
+        max_per_card=1,
+        max_total=1,
+        starts_at="2026-04-01T00:00:00Z",
+        status="paused",
+    )
     o.redemption_count = 1
-    match = choose([(o, link(count=1, status="unlinked"))],
-                   Spend("1", 10, "USD", NOW))
+    match = choose([(o, link(count=1, status="unlinked"))], Spend("1", 10, "USD", NOW))
     assert match.offer is None and match.explanation["reason"] == "no_offer_qualified"
     assert match.explanation["offers"][0]["reasons"] == [
-        "link_inactive", "merchant_mismatch", "offer_paused", "offer_not_started",
-        "currency_mismatch", "below_minimum_spend", "card_limit_reached",
-        "total_limit_reached"]
+        "link_inactive",
+        "merchant_mismatch",
+        "offer_paused",
+        "offer_not_started",
+        "currency_mismatch",
+        "below_minimum_spend",
+        "card_limit_reached",
+        "total_limit_reached",
+    ]
     assert choose([], spend()).explanation["reason"] == "no_linked_offers"
     ended = offer({"type": "cashback", "amount": 1}, ends_at="2026-03-15T00:00:00Z")
-    assert choose([(ended, link())], spend()).explanation["offers"][0]["reasons"] == [
-        "offer_ended"]
+    assert choose([(ended, link())], spend()).explanation["offers"][0]["reasons"] == ["offer_ended"]
     tiny = offer({"type": "cashback", "percent": 1})
     assert choose([(tiny, link())], spend(amount=99)).explanation["offers"][0]["reasons"] == [
-        "zero_reward"]
+        "zero_reward"
+    ]
 
 
 def test_clawback_worked_example() -> None:
@@ -98,10 +116,14 @@ def test_clawback_worked_example() -> None:
     assert clawback(500, 10_000, 10_000, first) == 250
 
 
-@given(reward=st.integers(1, 10**6), spend=st.integers(1, 10**7),
-       parts=st.lists(st.integers(1, 10**7), min_size=1, max_size=8))
-def test_clawbacks_never_take_more_than_the_reward(reward: int, spend: int,
-                                                   parts: list[int]) -> None:
+@given(
+    reward=st.integers(1, 10**6),
+    spend=st.integers(1, 10**7),
+    parts=st.lists(st.integers(1, 10**7), min_size=1, max_size=8),
+)
+def test_clawbacks_never_take_more_than_the_reward(
+    reward: int, spend: int, parts: list[int]
+) -> None:
     taken = refunded = 0
     for part in parts:
         refunded = min(spend, refunded + part)
@@ -114,14 +136,27 @@ def test_clawbacks_never_take_more_than_the_reward(reward: int, spend: int,
 
 
 def test_feed_messages() -> None:
-    item, digits = parse_feed({"id": "n1", "number": "4242 4242 4242 4242", "merchant_id": 58725,
-                               "amount": 100, "currency": "eur", "type": "clearing"}, now=NOW)
+    item, digits = parse_feed(
+        {
+            "id": "n1",
+            "number": "4242 4242 4242 4242",
+            "merchant_id": 58725,
+            "amount": 100,
+            "currency": "eur",
+            "type": "clearing",
+        },
+        now=NOW,
+    )
     assert digits == "4242424242424242" and item.card_id is None
     assert item.merchant_id == "58725" and item.currency == "EUR" and item.occurred_at == NOW
     base = {"id": "n1", "card_id": "card_1", "merchant_id": "1", "amount": 1, "currency": "EUR"}
-    for bad in ({**base, "type": "void"}, {**base, "type": "refund"},
-                {**base, "type": "auth", "number": "4242424242424242"},
-                {**base, "type": "auth", "amount": 0}, {**base, "type": "auth", "id": ""}):
+    for bad in (
+        {**base, "type": "void"},
+        {**base, "type": "refund"},
+        {**base, "type": "auth", "number": "4242424242424242"},
+        {**base, "type": "auth", "amount": 0},
+        {**base, "type": "auth", "id": ""},
+    ):
         with pytest.raises(CardFieldInvalid):
             parse_feed(bad, now=NOW)
     with pytest.raises(CvvNotAccepted):

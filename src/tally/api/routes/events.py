@@ -38,8 +38,9 @@ def event_query(request: Request[Any, Any, Any]) -> EventQuery:
     types = [part for value in params.getall("type", []) for part in value.split(",") if part]
     query = EventQuery(types=normalize_event_types(types) if types else [])
     for op in CREATED_OPS:
-        when = parse_time(params.get(f"created[{op}]") or params.get(f"created_{op}"),
-                          f"created[{op}]")
+        when = parse_time(
+            params.get(f"created[{op}]") or params.get(f"created_{op}"), f"created[{op}]"
+        )
         if when is not None:
             query.created[op] = when
     query.subject_id = params.get("subject_id") or None
@@ -66,8 +67,12 @@ async def get_event(event_id: str, state: State) -> dict[str, Any]:
         return events_repo.envelope_from_row(await events_repo.get_event(conn, event_id))
 
 
-@post("/events/{event_id:str}/resend", status_code=202, tags=["events"],
-      summary="Send an event again to one endpoint, or to every endpoint that wants it")
+@post(
+    "/events/{event_id:str}/resend",
+    status_code=202,
+    tags=["events"],
+    summary="Send an event again to one endpoint, or to every endpoint that wants it",
+)
 async def resend_event(
     event_id: str, request: Request[Any, Any, Any], state: State
 ) -> dict[str, Any]:
@@ -80,15 +85,22 @@ async def resend_event(
             row = await webhooks_repo.get_endpoint_row(conn, body.endpoint_id, lock=True)
             if row.status != EndpointStatus.ENABLED:
                 raise EndpointDisabled(
-                    f"webhook endpoint {body.endpoint_id} is disabled; enable it first")
+                    f"webhook endpoint {body.endpoint_id} is disabled; enable it first"
+                )
             targets = [row.endpoint_id]
         else:
-            targets = [r.endpoint_id for r in await webhooks_repo.enabled_routes(conn)
-                       if wants(r.event_types, event.type)]
+            targets = [
+                r.endpoint_id
+                for r in await webhooks_repo.enabled_routes(conn)
+                if wants(r.event_types, event.type)
+            ]
         queued = [
-            {"endpoint_id": endpoint_id,
-             "delivery_id": await deliveries_repo.requeue(conn, endpoint_id, event,
-                                                          trigger=Trigger.RESEND, now=now)}
+            {
+                "endpoint_id": endpoint_id,
+                "delivery_id": await deliveries_repo.requeue(
+                    conn, endpoint_id, event, trigger=Trigger.RESEND, now=now
+                ),
+            }
             for endpoint_id in targets
         ]
     return {"event_id": event_id, "deliveries": queued}

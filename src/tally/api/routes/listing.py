@@ -42,7 +42,7 @@ from tally.store.queries import SearchResult, list_entities, search_entities
 from ..deps import services
 from ..errors import envelope, status_for
 
-Request_ = Request[Any, Any, Any]
+AnyRequest = Request[Any, Any, Any]
 VIEWS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "ledgers": ledger_view,
     "balances": balance_view,
@@ -138,13 +138,13 @@ async def fetch(state: State, entity: str, query: Query) -> tuple[list[dict[str,
     return [view(record) for record in records], total
 
 
-async def _list(request: Request_, state: State, entity: str) -> list[dict[str, Any]]:
+async def _list(request: AnyRequest, state: State, entity: str) -> list[dict[str, Any]]:
     query = parse_query_params(request.query_params.dict(), entity)
     views, _ = await fetch(state, entity, query)
     return views
 
 
-async def _filter(request: Request_, state: State, entity: str) -> Any:
+async def _filter(request: AnyRequest, state: State, entity: str) -> Any:
     query = parse_filter_body(json_object(await request.body()), entity)
     views, total = await fetch(state, entity, query)
     return {"data": views, "total_count": total} if query.include_count else views
@@ -155,14 +155,14 @@ async def _filter(request: Request_, state: State, entity: str) -> Any:
 
 @get("/ledgers", tags=["ledgers"], summary="List ledgers", description=_LIST_DESCRIPTION)
 async def list_ledgers(
-    request: Request_, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
+    request: AnyRequest, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
 ) -> list[dict[str, Any]]:
     return await _list(request, state, "ledgers")
 
 
 @get("/balances", tags=["balances"], summary="List balances", description=_LIST_DESCRIPTION)
 async def list_balances(
-    request: Request_, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
+    request: AnyRequest, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
 ) -> list[dict[str, Any]]:
     return await _list(request, state, "balances")
 
@@ -172,14 +172,14 @@ async def list_balances(
     description=_LIST_DESCRIPTION,
 )  # fmt: skip
 async def list_transactions(
-    request: Request_, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
+    request: AnyRequest, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
 ) -> list[dict[str, Any]]:
     return await _list(request, state, "transactions")
 
 
 @get("/identities", tags=["identities"], summary="List identities", description=_LIST_DESCRIPTION)
 async def list_identities(
-    request: Request_, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
+    request: AnyRequest, state: State, limit: str | None = _LIMIT, offset: str | None = _OFFSET
 ) -> list[dict[str, Any]]:
     return await _list(request, state, "identities")
 
@@ -191,7 +191,7 @@ async def list_identities(
     "/ledgers/filter", status_code=200, tags=["ledgers"], summary="Filter ledgers",
     operation_class=FilterOperation,
 )  # fmt: skip
-async def filter_ledgers(request: Request_, state: State) -> Any:
+async def filter_ledgers(request: AnyRequest, state: State) -> Any:
     return await _filter(request, state, "ledgers")
 
 
@@ -199,7 +199,7 @@ async def filter_ledgers(request: Request_, state: State) -> Any:
     "/balances/filter", status_code=200, tags=["balances"], summary="Filter balances",
     operation_class=FilterOperation,
 )  # fmt: skip
-async def filter_balances(request: Request_, state: State) -> Any:
+async def filter_balances(request: AnyRequest, state: State) -> Any:
     return await _filter(request, state, "balances")
 
 
@@ -208,7 +208,7 @@ async def filter_balances(request: Request_, state: State) -> Any:
     summary="Filter transactions (balance_id matches either side; indicator either side's)",
     operation_class=FilterOperation,
 )  # fmt: skip
-async def filter_transactions(request: Request_, state: State) -> Any:
+async def filter_transactions(request: AnyRequest, state: State) -> Any:
     return await _filter(request, state, "transactions")
 
 
@@ -216,7 +216,7 @@ async def filter_transactions(request: Request_, state: State) -> Any:
     "/identities/filter", status_code=200, tags=["identities"], summary="Filter identities",
     operation_class=FilterOperation,
 )  # fmt: skip
-async def filter_identities(request: Request_, state: State) -> Any:
+async def filter_identities(request: AnyRequest, state: State) -> Any:
     return await _filter(request, state, "identities")
 
 
@@ -228,7 +228,7 @@ async def filter_identities(request: Request_, state: State) -> Any:
     summary="Search a collection (ledgers, balances, transactions, identities), Typesense-style",
     operation_class=SearchOperation,
 )  # fmt: skip
-async def search(collection: str, request: Request_, state: State) -> dict[str, Any]:
+async def search(collection: str, request: AnyRequest, state: State) -> dict[str, Any]:
     check_collection(collection)  # an unknown collection is named before the body is read
     params = parse_search(json_object(await request.body()), collection)
     async with services(state).db.read() as conn:
@@ -240,7 +240,7 @@ async def search(collection: str, request: Request_, state: State) -> dict[str, 
     summary="Run several searches at once; each result or error is reported in its place",
     operation_class=MultiSearchOperation,
 )  # fmt: skip
-async def multi_search(request: Request_, state: State) -> dict[str, Any]:
+async def multi_search(request: AnyRequest, state: State) -> dict[str, Any]:
     searches = json_object(await request.body()).get("searches")
     if not isinstance(searches, list) or not searches:
         raise SearchQueryInvalid("searches must be a non-empty array of {collection, q, ...}")

@@ -48,16 +48,21 @@ Limit = Parameter(query="limit", default=10, ge=1, le=loyalty_repo.MAX_PAGE)
 # ---- programs ---------------------------------------------------------------------------------
 
 
-@post("/loyalty/programs", status_code=201, tags=["loyalty"],
-      summary="Create a program (a ledger with issuing, redemption and pending balances)")
+@post(
+    "/loyalty/programs",
+    status_code=201,
+    tags=["loyalty"],
+    summary="Create a program (a ledger with issuing, redemption and pending balances)",
+)
 async def create_program(request: Request[Any, Any, Any], state: State) -> Body:
     return await programs.create_program(services(state), await body(request))
 
 
 @get("/loyalty/programs", tags=["loyalty"], summary="List programs")
 async def list_programs(state: State) -> Body:
-    return loyalty_repo.listing(await programs.list_programs(services(state)), False,
-                                "/loyalty/programs")
+    return loyalty_repo.listing(
+        await programs.list_programs(services(state)), False, "/loyalty/programs"
+    )
 
 
 @get("/loyalty/programs/{program_id:str}", tags=["loyalty"], summary="Get a program")
@@ -65,14 +70,22 @@ async def get_program(program_id: str, state: State) -> Body:
     return await programs.get_program(services(state), program_id)
 
 
-@post("/loyalty/programs/{program_id:str}", status_code=200, tags=["loyalty"],
-      summary="Update a program's name, rules or settings (keys left out are kept)")
+@post(
+    "/loyalty/programs/{program_id:str}",
+    status_code=200,
+    tags=["loyalty"],
+    summary="Update a program's name, rules or settings (keys left out are kept)",
+)
 async def update_program(program_id: str, request: Request[Any, Any, Any], state: State) -> Body:
     return await programs.update_program(services(state), program_id, await body(request))
 
 
-@post("/loyalty/programs/{program_id:str}/simulate", status_code=200, tags=["loyalty"],
-      summary="Points a payment would earn, and rule by rule why")
+@post(
+    "/loyalty/programs/{program_id:str}/simulate",
+    status_code=200,
+    tags=["loyalty"],
+    summary="Points a payment would earn, and rule by rule why",
+)
 async def simulate_earning(program_id: str, request: Request[Any, Any, Any], state: State) -> Body:
     svc = services(state)
     data = await body(request)
@@ -90,10 +103,10 @@ async def create_customer(request: Request[Any, Any, Any], state: State) -> Body
 
 
 @get("/customers", tags=["loyalty"], summary="List customers (newest first)")
-async def list_customers(state: State, limit: int = Limit,
-                         starting_after: str | None = None) -> Body:
-    return await members.list_customers(services(state), limit=limit,
-                                        starting_after=starting_after)
+async def list_customers(
+    state: State, limit: int = Limit, starting_after: str | None = None
+) -> Body:
+    return await members.list_customers(services(state), limit=limit, starting_after=starting_after)
 
 
 @get("/customers/{customer_id:str}", tags=["loyalty"], summary="Get a customer")
@@ -101,27 +114,48 @@ async def get_customer(customer_id: str, state: State) -> Body:
     return await members.get_customer(services(state), customer_id)
 
 
-@post("/loyalty/accounts", status_code=201, tags=["loyalty"],
-      summary="Create a loyalty account (a ledger balance) in a program, optionally for a customer")
+@post(
+    "/loyalty/accounts",
+    status_code=201,
+    tags=["loyalty"],
+    summary="Create a loyalty account (a ledger balance) in a program, optionally for a customer",
+)
 async def create_account(request: Request[Any, Any, Any], state: State) -> Body:
     return await members.create_account(services(state), await body(request))
 
 
 @get("/loyalty/accounts", tags=["loyalty"], summary="List loyalty accounts")
-async def list_accounts(state: State, program: str | None = None, customer: str | None = None,
-                        limit: int = Limit, starting_after: str | None = None) -> Body:
-    return await members.list_accounts(services(state), program=program, customer=customer,
-                                       limit=limit, starting_after=starting_after)
+async def list_accounts(
+    state: State,
+    program: str | None = None,
+    customer: str | None = None,
+    limit: int = Limit,
+    starting_after: str | None = None,
+) -> Body:
+    return await members.list_accounts(
+        services(state),
+        program=program,
+        customer=customer,
+        limit=limit,
+        starting_after=starting_after,
+    )
 
 
-@get("/loyalty/accounts/{account_id:str}", tags=["loyalty"],
-     summary="Get an account: balance, available, pending, held, lifetime totals")
+@get(
+    "/loyalty/accounts/{account_id:str}",
+    tags=["loyalty"],
+    summary="Get an account: balance, available, pending, held, lifetime totals",
+)
 async def get_account(account_id: str, state: State) -> Body:
     return await members.get_account(services(state), account_id)
 
 
-@post("/loyalty/accounts/{account_id:str}/link", status_code=200, tags=["loyalty"],
-      summary="Link the account to a customer")
+@post(
+    "/loyalty/accounts/{account_id:str}/link",
+    status_code=200,
+    tags=["loyalty"],
+    summary="Link the account to a customer",
+)
 async def link_account(account_id: str, request: Request[Any, Any, Any], state: State) -> Body:
     data = await body(request)
     customer = data.get("customer")
@@ -130,8 +164,12 @@ async def link_account(account_id: str, request: Request[Any, Any, Any], state: 
     return await members.link_customer(services(state), account_id, customer)
 
 
-@post("/loyalty/accounts/{account_id:str}/adjustments", status_code=201, tags=["loyalty"],
-      summary="Add or remove points by hand (a reason is required)")
+@post(
+    "/loyalty/accounts/{account_id:str}/adjustments",
+    status_code=201,
+    tags=["loyalty"],
+    summary="Add or remove points by hand (a reason is required)",
+)
 async def adjust_account(account_id: str, request: Request[Any, Any, Any], state: State) -> Body:
     return await adjustments.adjust(services(state), account_id, await body(request))
 
@@ -139,8 +177,12 @@ async def adjust_account(account_id: str, request: Request[Any, Any, Any], state
 # ---- rewards and redemptions ------------------------------------------------------------------
 
 
-@post("/loyalty/rewards", status_code=201, tags=["loyalty"],
-      summary="Create a reward: a points cost for a discount in a currency")
+@post(
+    "/loyalty/rewards",
+    status_code=201,
+    tags=["loyalty"],
+    summary="Create a reward: a points cost for a discount in a currency",
+)
 async def create_reward(request: Request[Any, Any, Any], state: State) -> Body:
     return await programs.create_reward(services(state), await body(request))
 
@@ -156,8 +198,12 @@ async def get_reward(reward_id: str, state: State) -> Body:
     return await programs.get_reward(services(state), reward_id)
 
 
-@post("/loyalty/redemptions", status_code=201, tags=["loyalty"],
-      summary="Redeem a reward: the points are held at once (inflight) until used or released")
+@post(
+    "/loyalty/redemptions",
+    status_code=201,
+    tags=["loyalty"],
+    summary="Redeem a reward: the points are held at once (inflight) until used or released",
+)
 async def create_redemption(request: Request[Any, Any, Any], state: State) -> Body:
     return await redemptions.create_redemption(services(state), await body(request))
 
@@ -167,8 +213,12 @@ async def get_redemption(redemption_id: str, state: State) -> Body:
     return await redemptions.get_redemption(services(state), redemption_id)
 
 
-@post("/loyalty/redemptions/{redemption_id:str}/cancel", status_code=200, tags=["loyalty"],
-      summary="Release a held redemption: its points go back to the member")
+@post(
+    "/loyalty/redemptions/{redemption_id:str}/cancel",
+    status_code=200,
+    tags=["loyalty"],
+    summary="Release a held redemption: its points go back to the member",
+)
 async def cancel_redemption(redemption_id: str, state: State) -> Body:
     return await redemptions.cancel_redemption(services(state), redemption_id)
 
@@ -176,8 +226,12 @@ async def cancel_redemption(redemption_id: str, state: State) -> Body:
 # ---- payments and refunds ---------------------------------------------------------------------
 
 
-@post("/payments", status_code=201, tags=["payments"],
-      summary="Create a payment (pending or completed), with redemptions as discounts")
+@post(
+    "/payments",
+    status_code=201,
+    tags=["payments"],
+    summary="Create a payment (pending or completed), with redemptions as discounts",
+)
 async def create_payment(request: Request[Any, Any, Any], state: State) -> Body:
     return await payments.create_payment(services(state), await body(request))
 
@@ -187,14 +241,22 @@ async def get_payment(payment_id: str, state: State) -> Body:
     return await payments.get_payment(services(state), payment_id)
 
 
-@post("/payments/{payment_id:str}/complete", status_code=200, tags=["payments"],
-      summary="Complete a payment: commit its redemptions and earn points (idempotent)")
+@post(
+    "/payments/{payment_id:str}/complete",
+    status_code=200,
+    tags=["payments"],
+    summary="Complete a payment: commit its redemptions and earn points (idempotent)",
+)
 async def complete_payment(payment_id: str, state: State) -> Body:
     return await payments.complete_payment(services(state), payment_id)
 
 
-@post("/payments/{payment_id:str}/fail", status_code=200, tags=["payments"],
-      summary="Fail a pending payment: its redemptions are released")
+@post(
+    "/payments/{payment_id:str}/fail",
+    status_code=200,
+    tags=["payments"],
+    summary="Fail a pending payment: its redemptions are released",
+)
 async def fail_payment(payment_id: str, request: Request[Any, Any, Any], state: State) -> Body:
     data = await body(request, optional=True)
     reason = data.get("reason") or "failed"
@@ -203,23 +265,33 @@ async def fail_payment(payment_id: str, request: Request[Any, Any, Any], state: 
     return await payments.fail_payment(services(state), payment_id, reason)
 
 
-@post("/payments/{payment_id:str}/award", status_code=200, tags=["payments"],
-      summary="Replay the award for a member linked after completion (idempotent)")
+@post(
+    "/payments/{payment_id:str}/award",
+    status_code=200,
+    tags=["payments"],
+    summary="Replay the award for a member linked after completion (idempotent)",
+)
 async def award_payment(payment_id: str, state: State) -> Body:
     return await payments.award_payment(services(state), payment_id)
 
 
-@post("/refunds", status_code=201, tags=["payments"],
-      summary="Refund a completed payment in full or in part; earned points are clawed back")
+@post(
+    "/refunds",
+    status_code=201,
+    tags=["payments"],
+    summary="Refund a completed payment in full or in part; earned points are clawed back",
+)
 async def create_refund(request: Request[Any, Any, Any], state: State) -> Body:
     return await refunds.create_refund(services(state), await body(request))
 
 
 @get("/refunds", tags=["payments"], summary="List refunds")
-async def list_refunds(state: State, payment: str | None = None, limit: int = Limit,
-                       starting_after: str | None = None) -> Body:
-    return await refunds.list_refunds(services(state), payment=payment, limit=limit,
-                                      starting_after=starting_after)
+async def list_refunds(
+    state: State, payment: str | None = None, limit: int = Limit, starting_after: str | None = None
+) -> Body:
+    return await refunds.list_refunds(
+        services(state), payment=payment, limit=limit, starting_after=starting_after
+    )
 
 
 @get("/refunds/{refund_id:str}", tags=["payments"], summary="Get a refund")
@@ -230,8 +302,11 @@ async def get_refund(refund_id: str, state: State) -> Body:
 # ---- reporting --------------------------------------------------------------------------------
 
 
-@get("/loyalty/transactions", tags=["loyalty"],
-     summary="Points transactions (earn, redeem, release, clawback, restore, expire, adjust)")
+@get(
+    "/loyalty/transactions",
+    tags=["loyalty"],
+    summary="Points transactions (earn, redeem, release, clawback, restore, expire, adjust)",
+)
 async def list_points_transactions(
     state: State,
     account: str | None = None,
@@ -244,12 +319,23 @@ async def list_points_transactions(
     starting_after: str | None = None,
 ) -> Body:
     return await reports.list_transactions(
-        services(state), account=account, program=program, payment=payment, type=type,
-        gte=created_gte, lte=created_lte, limit=limit, starting_after=starting_after)
+        services(state),
+        account=account,
+        program=program,
+        payment=payment,
+        type=type,
+        gte=created_gte,
+        lte=created_lte,
+        limit=limit,
+        starting_after=starting_after,
+    )
 
 
-@get("/loyalty/reconciliation", tags=["loyalty"],
-     summary="Per payment: earned, clawed back, net, and anomaly flags")
+@get(
+    "/loyalty/reconciliation",
+    tags=["loyalty"],
+    summary="Per payment: earned, clawed back, net, and anomaly flags",
+)
 async def reconciliation(
     state: State,
     program: str | None = None,
@@ -261,17 +347,45 @@ async def reconciliation(
     starting_after: str | None = None,
 ) -> Body:
     return await reports.reconciliation(
-        services(state), program=program, account=account, gte=created_gte, lte=created_lte,
-        anomalies_only=anomalies_only, limit=limit, starting_after=starting_after)
+        services(state),
+        program=program,
+        account=account,
+        gte=created_gte,
+        lte=created_lte,
+        anomalies_only=anomalies_only,
+        limit=limit,
+        starting_after=starting_after,
+    )
 
 
 ROUTES = [
-    create_program, list_programs, get_program, update_program, simulate_earning,
-    create_customer, list_customers, get_customer,
-    create_account, list_accounts, get_account, link_account, adjust_account,
-    create_reward, list_rewards, get_reward,
-    create_redemption, get_redemption, cancel_redemption,
-    create_payment, get_payment, complete_payment, fail_payment, award_payment,
-    create_refund, list_refunds, get_refund,
-    list_points_transactions, reconciliation,
+    create_program,
+    list_programs,
+    get_program,
+    update_program,
+    simulate_earning,
+    create_customer,
+    list_customers,
+    get_customer,
+    create_account,
+    list_accounts,
+    get_account,
+    link_account,
+    adjust_account,
+    create_reward,
+    list_rewards,
+    get_reward,
+    create_redemption,
+    get_redemption,
+    cancel_redemption,
+    create_payment,
+    get_payment,
+    complete_payment,
+    fail_payment,
+    award_payment,
+    create_refund,
+    list_refunds,
+    get_refund,
+    list_points_transactions,
+    reconciliation,
 ]

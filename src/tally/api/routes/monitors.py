@@ -52,28 +52,36 @@ async def create_monitor(data: MonitorIn, state: State) -> dict[str, Any]:
     condition = _condition(data.condition)
     async with svc.db.write() as conn:
         return await monitors_repo.create_monitor(
-            conn, balance_id=balance_id, condition=condition, description=data.description or "",
-            call_back_url=data.call_back_url or "", meta_data=dict(data.meta_data or {}),
-            now=svc.clock.now())
+            conn,
+            balance_id=balance_id,
+            condition=condition,
+            description=data.description or "",
+            call_back_url=data.call_back_url or "",
+            meta_data=dict(data.meta_data or {}),
+            now=svc.clock.now(),
+        )
 
 
 @get("/balance-monitors", tags=TAGS, summary="List balance monitors")
 async def list_monitors(state: State, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     check_page(limit, offset)
     async with services(state).db.read() as conn:
-        return await monitors_repo.list_monitors(conn, balance_id=None, limit=limit,
-                                                 offset=offset)
+        return await monitors_repo.list_monitors(conn, balance_id=None, limit=limit, offset=offset)
 
 
-@get("/balance-monitors/balances/{balance_id:str}", tags=TAGS,
-     summary="List the monitors of one balance")
+@get(
+    "/balance-monitors/balances/{balance_id:str}",
+    tags=TAGS,
+    summary="List the monitors of one balance",
+)
 async def list_balance_monitors(
     balance_id: str, state: State, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     check_page(limit, offset)
     async with services(state).db.read() as conn:
-        return await monitors_repo.list_monitors(conn, balance_id=balance_id, limit=limit,
-                                                 offset=offset)
+        return await monitors_repo.list_monitors(
+            conn, balance_id=balance_id, limit=limit, offset=offset
+        )
 
 
 @get("/balance-monitors/{monitor_id:str}", tags=TAGS, summary="Get a balance monitor")
@@ -88,19 +96,34 @@ async def update_monitor(monitor_id: str, data: MonitorIn, state: State) -> dict
     condition = _condition(data.condition) if data.condition is not None else None
     async with svc.db.write() as conn:
         await monitors_repo.update_monitor(
-            conn, monitor_id, balance_id=data.balance_id or None, condition=condition,
-            description=data.description, call_back_url=data.call_back_url,
-            now=svc.clock.now())
+            conn,
+            monitor_id,
+            balance_id=data.balance_id or None,
+            condition=condition,
+            description=data.description,
+            call_back_url=data.call_back_url,
+            now=svc.clock.now(),
+        )
     return {"message": "BalanceMonitor updated successfully"}
 
 
-@delete("/balance-monitors/{monitor_id:str}", status_code=200, tags=TAGS,
-        summary="Delete a balance monitor")
+@delete(
+    "/balance-monitors/{monitor_id:str}",
+    status_code=200,
+    tags=TAGS,
+    summary="Delete a balance monitor",
+)
 async def delete_monitor(monitor_id: str, state: State) -> dict[str, Any]:
     async with services(state).db.write() as conn:
         await monitors_repo.delete_monitor(conn, monitor_id)
     return {"message": "BalanceMonitor deleted successfully"}
 
 
-ROUTES = [create_monitor, list_monitors, list_balance_monitors, get_monitor, update_monitor,
-          delete_monitor]
+ROUTES = [
+    create_monitor,
+    list_monitors,
+    list_balance_monitors,
+    get_monitor,
+    update_monitor,
+    delete_monitor,
+]

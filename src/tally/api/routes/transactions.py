@@ -22,7 +22,9 @@ from tally.core.ledger.transfers import TransferPlan, TransferRequest, plan_tran
 from tally.core.ledger.views import transaction_view
 from tally.services import Services
 from tally.store import ledger_repo as repo
+from tally.store.engine import Refund
 
+from .. import dry_run
 from ..deps import decode_optional, services
 from ..schemas import (
     BulkCommitIn,
@@ -106,9 +108,11 @@ def _with_amount(record: TransactionRecord, amount: int) -> TransactionRecord:
 
 @post("/transactions", status_code=201, tags=["transactions"],
       summary="Post a transaction (applied or held at once; the answer is final)")
-async def create_transaction(data: TransactionIn, state: State) -> dict[str, Any]:
+async def create_transaction(data: TransactionIn, state: State) -> Any:
     svc = services(state)
     plan = plan_transfer(to_request(data), now=svc.clock.now())
+    if data.dry_run:
+        return await dry_run.preview_transfer(svc.engine, plan)
     records = await svc.engine.post(plan)
     return plan_view(plan, records)
 
@@ -130,8 +134,12 @@ async def get_by_reference(reference: str, state: State) -> dict[str, Any]:
      summary="Commit (fully or partly) or void an inflight hold")
 async def update_inflight(
     transaction_id: str, data: InflightUpdateIn, state: State
-) -> dict[str, Any]:
+) -> Any:
     svc = services(state)
+    if data.dry_run:
+        return await dry_run.preview_inflight(
+            svc.engine, transaction_id, data.status, data.amount, data.precise_amount,
+            data.meta_data)
     records = await _settle(svc, transaction_id, data.status, data.amount, data.precise_amount,
                             data.meta_data)
     return transaction_view(records[0]) if len(records) == 1 else {
@@ -215,6 +223,8 @@ async def create_bulk(data: BulkIn, state: State) -> Any:
         plan.parent_transaction = batch_id
         plan.meta_data = {**plan.meta_data, "sequence": index + 1}
         plans.append(plan)
+    if data.dry_run:
+        return await dry_run.preview_bulk(svc.engine, plans, atomic=data.atomic)
     status = "inflight" if data.inflight else "applied"
     if data.atomic:
         try:
@@ -246,9 +256,12 @@ async def create_bulk(data: BulkIn, state: State) -> Any:
       summary="Refund an applied transaction (once)")
 async def refund_transaction(
     transaction_id: str, request: Request[Any, Any, Any], state: State
-) -> dict[str, Any]:
+) -> Any:
     svc = services(state)
     options = decode_optional(await request.body(), RefundIn) or RefundIn()
+    if options.dry_run:
+        return await dry_run.preview_refund(svc.engine, Refund(
+            transaction_id, options.description, options.meta_data, options.allow_overdraft))
     records = await svc.engine.refund(
         transaction_id, description=options.description, meta_data=options.meta_data,
         allow_overdraft=options.allow_overdraft,

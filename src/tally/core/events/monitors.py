@@ -71,7 +71,8 @@ def parse_condition(field: Any, op: Any, value: Any, precision: Any) -> Conditio
         raise InvalidMonitor(f"condition.field: must be one of {', '.join(FIELDS)}; got {field!r}")
     if not isinstance(op, str) or ALIASES.get(op.strip(), op.strip()) not in OPERATORS:
         raise InvalidMonitor(
-            f"condition.operator: must be one of {', '.join(OPERATORS)}; got {op!r}")
+            f"condition.operator: must be one of {', '.join(OPERATORS)}; got {op!r}"
+        )
     if value is None:
         raise InvalidMonitor("condition.value: cannot be blank.")
     try:
@@ -97,8 +98,9 @@ def field_value(state: BalanceFields, field: str) -> int:
 
 
 def holds(condition: Condition, state: BalanceFields) -> bool:
-    return OPERATORS[condition.operator](field_value(state, condition.field),
-                                         condition.precise_value)
+    return OPERATORS[condition.operator](
+        field_value(state, condition.field), condition.precise_value
+    )
 
 
 def fires(condition: Condition, before: BalanceFields, after: BalanceFields) -> bool:

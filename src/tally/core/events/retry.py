@@ -19,7 +19,15 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 STANDARD_SCHEDULE: tuple[float, ...] = (
-    5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
+    5,
+    300,
+    1800,
+    7200,
+    18000,
+    36000,
+    50400,
+    72000,
+    86400,
 )
 JITTER = 0.10
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -99,8 +107,12 @@ def decide(
     if outcome.succeeded:
         return Decision(State.SUCCEEDED, None)
     if outcome.gone:
-        return Decision(State.FAILED, None, disable_endpoint=True,
-                        reason="the endpoint answered 410 Gone and was disabled")
+        return Decision(
+            State.FAILED,
+            None,
+            disable_endpoint=True,
+            reason="the endpoint answered 410 Gone and was disabled",
+        )
     delay = next_delay(attempts, schedule, rand=rand)
     if delay is None:
         return Decision(State.FAILED, None, reason=f"gave up after {attempts} attempts")
@@ -108,8 +120,9 @@ def decide(
         delay = max(delay, outcome.retry_after)
     when = now + timedelta(seconds=delay)
     if when > started_at + max_age:
-        return Decision(State.FAILED, None,
-                        reason=f"gave up: no success within {format_age(max_age)}")
+        return Decision(
+            State.FAILED, None, reason=f"gave up: no success within {format_age(max_age)}"
+        )
     return Decision(State.PENDING, when)
 
 

@@ -93,8 +93,12 @@ def _is_internal_literal(host: str) -> bool:
     except ValueError:
         return False
     return bool(
-        address.is_private or address.is_loopback or address.is_link_local
-        or address.is_multicast or address.is_reserved or address.is_unspecified
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
     )
 
 

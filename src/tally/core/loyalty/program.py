@@ -53,8 +53,9 @@ class ProgramConfig:
 def parse_point_unit(value: object) -> str:
     if not isinstance(value, str) or not POINT_UNIT.match(value):
         raise LoyaltyInvalid(
-            "point_unit must be a short code of letters and digits such as PTS; "
-            f"got {value!r}", details={"field": "point_unit"})
+            f"point_unit must be a short code of letters and digits such as PTS; got {value!r}",
+            details={"field": "point_unit"},
+        )
     return value.upper()
 
 
@@ -62,8 +63,10 @@ def _expiry(raw: object) -> ExpiryPolicy:
     if raw is None:
         return ExpiryPolicy()
     if not isinstance(raw, dict) or raw.get("type", "never") not in EXPIRY_TYPES:
-        raise LoyaltyInvalid('expiry must be {"type": "never"} or {"type": "rolling", '
-                             '"after": "365d", "round_to": "month"}')
+        raise LoyaltyInvalid(
+            'expiry must be {"type": "never"} or {"type": "rolling", '
+            '"after": "365d", "round_to": "month"}'
+        )
     if raw.get("type", "never") == "never":
         return ExpiryPolicy()
     after = parse_duration(raw.get("after", raw.get("after_seconds")), field="expiry.after")
@@ -90,8 +93,11 @@ def parse_config(raw: dict[str, Any], base: ProgramConfig | None = None) -> Prog
     if not isinstance(clawback, dict):
         raise LoyaltyInvalid('clawback must be an object such as {"allow_negative": false}')
     refunds = raw.get("refunds") or {}
-    policy = refunds.get("redeemed_points", base.redeemed_points_on_refund) if isinstance(
-        refunds, dict) else None
+    policy = (
+        refunds.get("redeemed_points", base.redeemed_points_on_refund)
+        if isinstance(refunds, dict)
+        else None
+    )
     if policy not in REFUND_POLICIES:
         raise LoyaltyInvalid('refunds.redeemed_points must be "restore" or "keep"')
     caps = raw.get("earning_caps") or {}
@@ -101,7 +107,8 @@ def parse_config(raw: dict[str, Any], base: ProgramConfig | None = None) -> Prog
     if hold <= 0:
         raise LoyaltyInvalid("redemption_hold must be longer than zero")
     return ProgramConfig(
-        earning_rules=parse_rules(raw["earning_rules"]) if "earning_rules" in raw
+        earning_rules=parse_rules(raw["earning_rules"])
+        if "earning_rules" in raw
         else base.earning_rules,
         allow_negative=bool(clawback.get("allow_negative", base.allow_negative)),
         redemption_hold_seconds=hold,
@@ -110,7 +117,8 @@ def parse_config(raw: dict[str, Any], base: ProgramConfig | None = None) -> Prog
         redeemed_points_on_refund=str(policy),
         cap_per_payment=_optional_int(caps, "per_payment", base.cap_per_payment),
         cap_per_member=parse_cap(caps["per_member"], "earning_caps.per_member")
-        if "per_member" in caps else base.cap_per_member,
+        if "per_member" in caps
+        else base.cap_per_member,
     )
 
 
@@ -131,8 +139,10 @@ def config_view(config: ProgramConfig) -> dict[str, Any]:
         expiry.update(after_seconds=config.expiry.after_seconds, round_to=config.expiry.round_to)
     return {
         "earning_rules": [rule_view(r) for r in config.earning_rules],
-        "earning_caps": {"per_payment": config.cap_per_payment,
-                         "per_member": cap_view(config.cap_per_member)},
+        "earning_caps": {
+            "per_payment": config.cap_per_payment,
+            "per_member": cap_view(config.cap_per_member),
+        },
         "clawback": {"allow_negative": config.allow_negative},
         "redemption_hold_seconds": config.redemption_hold_seconds,
         "pending_period_seconds": config.pending_seconds,

@@ -77,8 +77,13 @@ class RuleOutcome:
     reason: str
 
     def view(self) -> dict[str, Any]:
-        return {"rule": self.rule, "type": self.type, "applied": self.applied,
-                "points": self.points, "reason": self.reason}
+        return {
+            "rule": self.rule,
+            "type": self.type,
+            "applied": self.applied,
+            "points": self.points,
+            "reason": self.reason,
+        }
 
 
 @dataclass(slots=True)
@@ -96,8 +101,9 @@ UsageKey = tuple[str, datetime]
 
 def _int(value: object, field: str, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise LoyaltyInvalid(f"{field} must be a whole number >= {minimum}; got {value!r}",
-                             details={"field": field})
+        raise LoyaltyInvalid(
+            f"{field} must be a whole number >= {minimum}; got {value!r}", details={"field": field}
+        )
     return value
 
 
@@ -115,7 +121,7 @@ def parse_cap(value: object, field: str) -> PeriodCap | None:
         return None
     if not isinstance(value, dict) or value.get("period") not in PERIODS:
         raise LoyaltyInvalid(
-            f"{field} must be {{\"points\": N, \"period\": one of {', '.join(PERIODS)}}}",
+            f'{field} must be {{"points": N, "period": one of {", ".join(PERIODS)}}}',
             details={"field": field},
         )
     return PeriodCap(_int(value.get("points"), f"{field}.points"), str(value["period"]))
@@ -125,7 +131,7 @@ def _factor(value: object, field: str) -> Fraction:
     try:
         factor = Fraction(Decimal(str(value)))
     except (InvalidOperation, ValueError):
-        raise LoyaltyInvalid(f"{field} must be a decimal such as \"2\" or \"1.5\"") from None
+        raise LoyaltyInvalid(f'{field} must be a decimal such as "2" or "1.5"') from None
     if factor <= 1:
         raise LoyaltyInvalid(f"{field} must be greater than 1; got {value!r}")
     return factor
@@ -153,18 +159,21 @@ def parse_rule(raw: object, index: int) -> EarnRule:
     rule = EarnRule(
         name=name.strip(),
         type=kind,
-        points=_int(raw.get("points", 0), f"{where}.points", minimum=1 if kind != "multiplier"
-                    else 0),
+        points=_int(
+            raw.get("points", 0), f"{where}.points", minimum=1 if kind != "multiplier" else 0
+        ),
         per_amount=_int(raw.get("per_amount", 100), f"{where}.per_amount", minimum=1),
-        factor=_factor(raw.get("factor"), f"{where}.factor") if kind == "multiplier" else
-        Fraction(1),
+        factor=_factor(raw.get("factor"), f"{where}.factor")
+        if kind == "multiplier"
+        else Fraction(1),
         currency=str(currency).lower() if currency else None,
         metadata=dict(metadata),
         min_amount=_int(conditions.get("min_amount", 0), f"{where}.conditions.min_amount"),
         active_from=_time(conditions.get("active_from"), f"{where}.conditions.active_from"),
         active_until=_time(conditions.get("active_until"), f"{where}.conditions.active_until"),
-        cap_per_payment=None if raw.get("cap_per_payment") is None else _int(
-            raw.get("cap_per_payment"), f"{where}.cap_per_payment"),
+        cap_per_payment=None
+        if raw.get("cap_per_payment") is None
+        else _int(raw.get("cap_per_payment"), f"{where}.cap_per_payment"),
         cap_per_member=parse_cap(raw.get("cap_per_member"), f"{where}.cap_per_member"),
         priority=_int(raw.get("priority", 0), f"{where}.priority", minimum=-(10**6)),
         stackable=bool(raw.get("stackable", True)),
@@ -205,9 +214,13 @@ def rule_view(rule: EarnRule) -> dict[str, Any]:
     if rule.active_until:
         conditions["active_until"] = format_timestamp(rule.active_until)
     view.update(
-        currency=rule.currency, conditions=conditions, cap_per_payment=rule.cap_per_payment,
-        cap_per_member=cap_view(rule.cap_per_member), priority=rule.priority,
-        stackable=rule.stackable, active=rule.active,
+        currency=rule.currency,
+        conditions=conditions,
+        cap_per_payment=rule.cap_per_payment,
+        cap_per_member=cap_view(rule.cap_per_member),
+        priority=rule.priority,
+        stackable=rule.stackable,
+        active=rule.active,
     )
     return view
 
@@ -225,8 +238,11 @@ def ordered(rules: list[EarnRule]) -> list[EarnRule]:
 
 def usage_keys(rules: list[EarnRule], program_cap: PeriodCap | None, at: datetime) -> set[UsageKey]:
     """The (scope, period start) counters an evaluation at ``at`` reads."""
-    keys = {(r.name, period_start(r.cap_per_member.period, at))
-            for r in rules if r.cap_per_member is not None}
+    keys = {
+        (r.name, period_start(r.cap_per_member.period, at))
+        for r in rules
+        if r.cap_per_member is not None
+    }
     if program_cap is not None:
         keys.add((PROGRAM_SCOPE, period_start(program_cap.period, at)))
     return keys
@@ -282,8 +298,15 @@ def evaluate(
     stopped_by: str | None = None
     for rule in ordered(rules):
         if stopped_by is not None:
-            outcomes.append(RuleOutcome(rule.name, rule.type, False, 0,
-                                        f"not evaluated: rule {stopped_by} is not stackable"))
+            outcomes.append(
+                RuleOutcome(
+                    rule.name,
+                    rule.type,
+                    False,
+                    0,
+                    f"not evaluated: rule {stopped_by} is not stackable",
+                )
+            )
             continue
         reason = _skip_reason(rule, purchase)
         if reason is not None:
@@ -295,8 +318,12 @@ def evaluate(
         note += more
         if rule.cap_per_member is not None:
             key = (rule.name, period_start(rule.cap_per_member.period, purchase.at))
-            points, more = _capped(points, rule.cap_per_member.points, usage.get(key, 0),
-                                   f"cap_per_member per {rule.cap_per_member.period}")
+            points, more = _capped(
+                points,
+                rule.cap_per_member.points,
+                usage.get(key, 0),
+                f"cap_per_member per {rule.cap_per_member.period}",
+            )
             note += more
             if points:
                 added[key] = added.get(key, 0) + points
@@ -330,8 +357,12 @@ def _program_caps(
     capped, note = _capped(total, per_payment, 0, "the program's cap_per_payment")
     if per_member is not None:
         key = (PROGRAM_SCOPE, period_start(per_member.period, purchase.at))
-        capped, more = _capped(capped, per_member.points, usage.get(key, 0),
-                               f"the program's cap_per_member per {per_member.period}")
+        capped, more = _capped(
+            capped,
+            per_member.points,
+            usage.get(key, 0),
+            f"the program's cap_per_member per {per_member.period}",
+        )
         note += more
         if capped:
             added[key] = capped

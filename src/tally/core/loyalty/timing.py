@@ -51,8 +51,10 @@ def end_of(unit: str, at: datetime) -> datetime:
         start = period_start("day", at) + timedelta(days=1)
     elif unit == "month":
         first = period_start("month", at)
-        start = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(
-            month=first.month + 1
+        start = (
+            first.replace(year=first.year + 1, month=1)
+            if first.month == 12
+            else first.replace(month=first.month + 1)
         )
     elif unit == "year":
         start = period_start("year", at).replace(year=at.year + 1)

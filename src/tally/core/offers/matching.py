@@ -9,7 +9,8 @@ A clearing qualifies for an offer when every check passes; the reasons below are
   time);
 - ``currency_mismatch``, ``below_minimum_spend``;
 - ``card_limit_reached`` / ``total_limit_reached``: the offer's per-card or total redemption limit;
-- ``zero_reward``: the reward would round down to nothing.
+- ``zero_reward``: the reward would round down to nothing;
+- ``funding_exhausted``: the offer's prepaid funding balance cannot pay the reward.
 
 Stacking: one reward per transaction. The qualifying offer with the largest reward wins; on a tie
 the most recently created offer wins (as Fidel does).
@@ -52,6 +53,7 @@ MESSAGES = {
     "card_limit_reached": "the card has used all its redemptions of this offer",
     "total_limit_reached": "the offer has used all its redemptions",
     "zero_reward": "the reward rounds down to nothing",
+    "funding_exhausted": "the offer's funding balance cannot pay the reward",
     "card_not_enrolled": "the card is not enrolled (no Card for this id or number)",
     "no_linked_offers": "the card is not linked to any offer",
     "no_offer_qualified": "no linked offer qualified",

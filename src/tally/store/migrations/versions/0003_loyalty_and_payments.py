@@ -361,7 +361,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_points_transactions_payment_id", ["payment_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("points_transactions", schema=None) as batch_op:
         batch_op.drop_index("ix_points_transactions_payment_id")

@@ -1,0 +1,1 @@
+"""Tally benchmarks: `make bench` (python -m bench.run)."""

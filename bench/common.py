@@ -1,0 +1,159 @@
+"""What every benchmark shares: PostgreSQL admin, process memory, machine facts, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+
+from tally.store.database import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = Path(__file__).resolve().parent / "baselines" / "pgbench-ledger"
+DEFAULT_PG_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    """Where PostgreSQL is: an admin URL (any database) and the parts command-line tools need."""
+
+    admin_url: str
+
+    def url(self, database: str) -> str:
+        return urlparse(self.admin_url)._replace(path=f"/{database}").geturl()
+
+    def cli_args(self) -> list[str]:
+        parsed = urlparse(self.admin_url)
+        args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
+        return args + ["-U", parsed.username or "postgres"]
+
+    def cli_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        password = urlparse(self.admin_url).password
+        if password:
+            env["PGPASSWORD"] = password
+        return env
+
+    async def recreate(self, database: str) -> str:
+        """Drop and create ``database``; returns its URL."""
+        await self._admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await self._admin(f'CREATE DATABASE "{database}"')
+        return self.url(database)
+
+    async def drop(self, database: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    async def settings(self) -> dict[str, str]:
+        names = ["server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections"]
+        db = Database(self.admin_url)
+        try:
+            async with db.read() as conn:
+                return {
+                    name: str((await conn.execute(sa.text(f"SHOW {name}"))).scalar())
+                    for name in names
+                }
+        finally:
+            await db.dispose()
+
+    async def _admin(self, sql: str) -> None:
+        db = Database(self.admin_url)
+        try:
+            async with db.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(sa.text(sql))
+        finally:
+            await db.dispose()
+
+
+def require_tools(*names: str) -> list[str]:
+    """The tools (``pgbench``, ``wrk``) that are missing from PATH."""
+    return [name for name in names if shutil.which(name) is None]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its children (uvicorn workers), from /proc."""
+    total = 0
+    for proc in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = task / "children"
+        if children.exists():
+            found += [int(c) for c in children.read_text().split()]
+    return found + [grand for child in found for grand in children(child)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc (0 for those that are gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except FileNotFoundError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def wait_until(check: Callable[[], bool], *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {seconds}s waiting for {what}")
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run a command and return its stdout; raise with its stderr when it fails."""
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def arun(coro: Any) -> Any:
+    return asyncio.run(coro)

@@ -1,0 +1,83 @@
+-- POST /transactions with Blnk's payload, for wrk (https://github.com/wg/wrk).
+--
+--   wrk -t2 -c64 -d20s --latency -s bench/wrk/transfers.lua http://127.0.0.1:5001 \
+--       -- <balance ids file> <distinct|hot> <reference prefix>
+--
+-- distinct: every transfer moves between two different random balances of the file;
+-- hot:      every transfer comes from the @Store indicator balance (one hot row).
+-- References are unique per run (prefix), per thread and per request. Each thread counts the
+-- answers by status; `done` prints one line "WRKJSON {...}" that bench/http_bench.py reads.
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("index", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ids = {}
+  for line in io.lines(args[1]) do
+    if #line > 0 then
+      ids[#ids + 1] = line
+    end
+  end
+  mode = args[2] or "distinct"
+  prefix = (args[3] or "wrk") .. "-" .. index .. "-"
+  math.randomseed(os.time() * 1000 + index)
+  statuses = {}
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  counter = counter + 1
+  local n = #ids
+  local source, destination
+  if mode == "hot" then
+    source = "@Store"
+    destination = ids[math.random(n)]
+  else
+    local a = math.random(n)
+    local b = math.random(n - 1)
+    if b >= a then
+      b = b + 1
+    end
+    source, destination = ids[a], ids[b]
+  end
+  local cents = math.random(1, 1000)
+  local body = string.format(
+    '{"amount":%d.%02d,"precision":100,"currency":"USD","reference":"%s%d",' ..
+    '"description":"bench transfer","source":"%s","destination":"%s",' ..
+    '"allow_overdraft":false,"skip_queue":true,"meta_data":{"channel":"bench"}}',
+    math.floor(cents / 100), cents % 100, prefix, counter, source, destination)
+  return wrk.format(nil, "/transactions", nil, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    local seen = thread:get("statuses")
+    for status, count in pairs(seen) do
+      counts[status] = (counts[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counts) do
+    parts[#parts + 1] = string.format('"%d":%d', status, count)
+  end
+  local errors = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"statuses":{%s},' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, table.concat(parts, ","),
+    errors.connect, errors.read, errors.write, errors.status, errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+end
