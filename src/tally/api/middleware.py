@@ -249,6 +249,15 @@ class TallyMiddleware:
     def forget_cached_keys(self) -> None:
         self._key_cache.clear()
 
+    def _request_digest(self, scope: Scope, body: bytes) -> str:
+        """A keyed hash of the request, so a stored digest reveals nothing about the body
+        (a card number in ``POST /cards`` could otherwise be brute-forced from a plain hash)."""
+        secret = (
+            self.settings.card_fingerprint_key or self.settings.master_key or "tally-idempotency"
+        )
+        message = scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
     async def _idempotent(
         self,
         scope: Scope,
@@ -258,9 +267,7 @@ class TallyMiddleware:
         key: str,
         body: bytes,
     ) -> None:
-        digest = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
-        ).hexdigest()
+        digest = self._request_digest(scope, body)
         db = self.services.db
         now = self.services.clock.now()
         async with db.write() as conn:

@@ -17,7 +17,6 @@ metadata = sa.MetaData(
 )
 
 
-
 def _is_net(total: str, credit: str, debit: str, *, name: str) -> list[sa.CheckConstraint]:
     """``total = credit - debit``. SQLite keeps amounts beyond 64 bits as text, which its SQL
     arithmetic cannot subtract exactly, so there the check covers 64-bit values only (the engine
@@ -87,7 +86,9 @@ balances = sa.Table(
     sa.UniqueConstraint("indicator", "currency"),
     *_is_net("balance", "credit_balance", "debit_balance", name="balance_is_net"),
     *_is_net(
-        "inflight_balance", "inflight_credit_balance", "inflight_debit_balance",
+        "inflight_balance",
+        "inflight_credit_balance",
+        "inflight_debit_balance",
         name="inflight_is_net",
     ),
     sa.Index("ix_balances_ledger_id", "ledger_id"),

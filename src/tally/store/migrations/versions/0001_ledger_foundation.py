@@ -167,7 +167,9 @@ def upgrade() -> None:
         ),
         *_is_net("balance", "credit_balance", "debit_balance", "ck_balances_balance_is_net"),
         *_is_net(
-            "inflight_balance", "inflight_credit_balance", "inflight_debit_balance",
+            "inflight_balance",
+            "inflight_credit_balance",
+            "inflight_debit_balance",
             "ck_balances_inflight_is_net",
         ),
         sa.ForeignKeyConstraint(
