@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: help install install-test serve test check lint format bench clean
+.PHONY: help install install-test serve test check lint format bench docs clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ check: lint test ## Everything CI checks
 
 bench: $(TEST_STAMP) ## Run the benchmarks (needs PostgreSQL, pgbench and wrk)
 	$(BIN)/python -m bench.run
+
+docs: $(STAMP) ## Regenerate the error-code table in docs/api.md from the code
+	$(BIN)/python -m tally.api.errors docs/api.md
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

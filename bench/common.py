@@ -20,7 +20,9 @@ from tally.store.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = Path(__file__).resolve().parent / "baselines" / "pgbench-ledger"
-DEFAULT_PG_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DEFAULT_PG_URL = os.environ.get(
+    "TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class PgTarget:
 
     def cli_args(self) -> list[str]:
         parsed = urlparse(self.admin_url)
-        args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
-        return args + ["-U", parsed.username or "postgres"]
+        host, port = parsed.hostname or "127.0.0.1", str(parsed.port or 5432)
+        return ["-h", host, "-p", port, "-U", parsed.username or "postgres"]
 
     def cli_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -54,7 +56,13 @@ class PgTarget:
         await self._admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     async def settings(self) -> dict[str, str]:
-        names = ["server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections"]
+        names = [
+            "server_version",
+            "shared_buffers",
+            "synchronous_commit",
+            "fsync",
+            "max_connections",
+        ]
         db = Database(self.admin_url)
         try:
             async with db.read() as conn:
@@ -151,7 +159,9 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 6
     """Run a command and return its stdout; raise with its stderr when it fails."""
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} ... failed ({done.returncode}): {done.stderr[-2000:]}"
+        )
     return done.stdout
 
 

@@ -89,8 +89,13 @@ async def _drive(
             else:
                 source, destination = rng.sample(ids, 2)
             await ledger.transfer(
-                source, destination, rng.randint(1, 1000), currency="USD", precision=100,
-                reference=f"{prefix}-{done}-{rng.random()}", description="bench transfer",
+                source,
+                destination,
+                rng.randint(1, 1000),
+                currency="USD",
+                precision=100,
+                reference=f"{prefix}-{done}-{rng.random()}",
+                description="bench transfer",
                 meta_data={"channel": "bench"},
             )
             done += 1
@@ -139,7 +144,8 @@ def run_engine_benchmarks(
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'engine.db'}"
         results["sqlite"] = asyncio.run(
-            run_engine(sqlite_url, balances=balances, seconds=seconds, concurrency=concurrency,
-                       log=log)
+            run_engine(
+                sqlite_url, balances=balances, seconds=seconds, concurrency=concurrency, log=log
+            )
         )
     return results

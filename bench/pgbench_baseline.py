@@ -35,22 +35,42 @@ def run_pgbench(
             for clients in concurrencies:
                 _load_schema(pg, baselines)
                 out = run(
-                    ["pgbench", "-n", "-M", "prepared", *pg.cli_args(), "-d", DATABASE,
-                     "-f", str(baselines / f"{script}.sql"), "-c", str(clients), "-j", "2",
-                     "-T", str(seconds)],
+                    [
+                        "pgbench",
+                        "-n",
+                        "-M",
+                        "prepared",
+                        *pg.cli_args(),
+                        "-d",
+                        DATABASE,
+                        "-f",
+                        str(baselines / f"{script}.sql"),
+                        "-c",
+                        str(clients),
+                        "-j",
+                        "2",
+                        "-T",
+                        str(seconds),
+                    ],
                     env=pg.cli_env(),
                     timeout=seconds * 4 + 60,
                 )
                 tps = float(_TPS.search(out).group(1))  # type: ignore[union-attr]
                 latency = _LATENCY.search(out)
-                runs.append({
-                    "clients": clients,
-                    "tps": round(tps, 1),
-                    "latency_ms": float(latency.group(1)) if latency else None,
-                })
+                runs.append(
+                    {
+                        "clients": clients,
+                        "tps": round(tps, 1),
+                        "latency_ms": float(latency.group(1)) if latency else None,
+                    }
+                )
                 log(f"  pgbench {script:<8} -c {clients:<2}: {tps:9.1f} tps")
             best = max(runs, key=lambda r: r["tps"])
-            results[script] = {"runs": runs, "best_tps": best["tps"], "best_clients": best["clients"]}
+            results[script] = {
+                "runs": runs,
+                "best_tps": best["tps"],
+                "best_clients": best["clients"],
+            }
         results["batch100"]["transfers_per_s"] = round(results["batch100"]["best_tps"] * 100, 1)
     finally:
         arun(pg.drop(DATABASE))
@@ -58,5 +78,17 @@ def run_pgbench(
 
 
 def _load_schema(pg: PgTarget, baselines: Path) -> None:
-    run(["psql", "-q", "-v", "ON_ERROR_STOP=1", *pg.cli_args(), "-d", DATABASE,
-         "-f", str(baselines / "schema.sql")], env=pg.cli_env())
+    run(
+        [
+            "psql",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            *pg.cli_args(),
+            "-d",
+            DATABASE,
+            "-f",
+            str(baselines / "schema.sql"),
+        ],
+        env=pg.cli_env(),
+    )

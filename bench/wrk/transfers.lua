@@ -1,12 +1,19 @@
 -- POST /transactions with Blnk's payload, for wrk (https://github.com/wg/wrk).
 --
---   wrk -t2 -c64 -d20s --latency -s bench/wrk/transfers.lua http://127.0.0.1:5001 \
---       -- <balance ids file> <distinct|hot> <reference prefix>
+--   wrk -t2 -c64 -d40s --latency -s bench/wrk/transfers.lua http://127.0.0.1:5001 \
+--       -- <balance ids file> <distinct|hot> <reference prefix> <seconds of posting>
 --
 -- distinct: every transfer moves between two different random balances of the file;
 -- hot:      every transfer comes from the @Store indicator balance (one hot row).
 -- References are unique per run (prefix), per thread and per request. Each thread counts the
 -- answers by status; `done` prints one line "WRKJSON {...}" that bench/http_bench.py reads.
+--
+-- Every answer must be seen, so that the 201s can be compared with the rows written: after the
+-- posting window a connection sends no more transfers (a GET /health instead) and a thread stops
+-- once all its transfers are answered, or once every one of its connections has had two GETs
+-- answered (a transfer still unanswered then was lost, and is counted as such). So the latency
+-- figures include at most two GETs per connection. wrk's -d is only a safety limit: the posting
+-- window is the 4th argument.
 
 local threads = {}
 local counter = 0
@@ -25,6 +32,9 @@ function init(args)
   end
   mode = args[2] or "distinct"
   prefix = (args[3] or "wrk") .. "-" .. index .. "-"
+  stop_at = os.time() + tonumber(args[4] or "20")
+  per_thread = tonumber(args[5] or "32")
+  sent, answered, tail = 0, 0, 0
   math.randomseed(os.time() * 1000 + index)
   statuses = {}
   wrk.method = "POST"
@@ -32,6 +42,10 @@ function init(args)
 end
 
 function request()
+  if os.time() >= stop_at then
+    return wrk.format("GET", "/health")
+  end
+  sent = sent + 1
   counter = counter + 1
   local n = #ids
   local source, destination
@@ -56,12 +70,27 @@ function request()
 end
 
 function response(status, headers, body)
+  if status == 200 then
+    -- a GET /health sent after the window
+    tail = tail + 1
+    if answered >= sent or tail >= 2 * per_thread then
+      wrk.thread:stop()
+    end
+    return
+  end
+  answered = answered + 1
   statuses[status] = (statuses[status] or 0) + 1
+  if os.time() >= stop_at and answered >= sent then
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, requests)
   local counts = {}
+  local unanswered, tails = 0, 0
   for _, thread in ipairs(threads) do
+    unanswered = unanswered + thread:get("sent") - thread:get("answered")
+    tails = tails + thread:get("tail")
     local seen = thread:get("statuses")
     for status, count in pairs(seen) do
       counts[status] = (counts[status] or 0) + count
@@ -73,10 +102,10 @@ function done(summary, latency, requests)
   end
   local errors = summary.errors
   io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"statuses":{%s},' ..
+    'WRKJSON {"requests":%d,"duration_us":%d,"statuses":{%s},"unanswered":%d,"tail_gets":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
-    summary.requests, summary.duration, table.concat(parts, ","),
+    summary.requests, summary.duration, table.concat(parts, ","), unanswered, tails,
     errors.connect, errors.read, errors.write, errors.status, errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency:percentile(99.9), latency.max, latency.mean))

@@ -40,7 +40,11 @@ STATUS: dict[type[e.TallyError], int] = {
 
 
 def status_for(exc: e.TallyError) -> int:
-    for cls in type(exc).__mro__:
+    return status_for_class(type(exc))
+
+
+def status_for_class(error: type[e.TallyError]) -> int:
+    for cls in error.__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return 500
@@ -160,16 +164,32 @@ def error_catalog() -> list[tuple[str, int, str]]:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         doc = " ".join((cls.__doc__ or "").split())
-        found.setdefault(cls.code, (cls.code, status_for(cls("")), doc))
+        found.setdefault(cls.code, (cls.code, status_for_class(cls), doc))
     return sorted(found.values(), key=lambda row: (row[1], row[0]))
 
 
-def _print_catalog() -> None:
-    print("| code | HTTP | when |")
-    print("|---|---|---|")
-    for code, status, doc in error_catalog():
-        print(f"| `{code}` | {status} | {doc} |")
+def catalog_markdown() -> str:
+    lines = ["| code | HTTP | when |", "|---|---|---|"]
+    lines += [f"| `{code}` | {status} | {doc} |" for code, status, doc in error_catalog()]
+    return "\n".join(lines) + "\n"
+
+
+def write_catalog(path: str) -> None:
+    """Replace the table between the error-codes markers in ``path`` (``make docs``)."""
+    from pathlib import Path
+
+    doc = Path(path)
+    text = doc.read_text()
+    start, end = "<!-- error-codes:start -->", "<!-- error-codes:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{catalog_markdown()}{end}{tail}")
 
 
 if __name__ == "__main__":
-    _print_catalog()
+    import sys
+
+    if len(sys.argv) > 1:
+        write_catalog(sys.argv[1])
+    else:
+        sys.stdout.write(catalog_markdown())

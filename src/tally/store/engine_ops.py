@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tally.core.errors import TallyError
+from tally.core.errors import Unavailable
 from tally.core.ledger.balances import BalanceState
 from tally.core.ledger.records import TransactionRecord
 from tally.core.ledger.transfers import TransferPlan
@@ -22,7 +22,7 @@ AfterApply = Callable[
 ]
 
 
-class EngineStopped(TallyError):
+class EngineStopped(Unavailable):
     """The engine is shutting down and takes no new work."""
 
     code = "GEN_UNAVAILABLE"

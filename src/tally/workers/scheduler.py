@@ -107,6 +107,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.ran = 0
+        load_job_modules()
 
     async def run_once(self) -> int:
         """Run every job due now (in rounds of ``batch``); returns how many ran."""
@@ -188,7 +189,6 @@ class Scheduler:
     # ---- running in the background --------------------------------------------------------
 
     async def start(self) -> None:
-        load_job_modules()
         self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name="tally-scheduler")
 

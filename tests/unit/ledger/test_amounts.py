@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tally.core.errors import InvalidAmount, PrecisionNotInteger, TransactionInvalid
@@ -146,6 +146,7 @@ def test_an_extreme_exponent_is_refused_without_building_a_huge_number() -> None
         to_minor("1e-999999999", 100)
 
 
+@settings(deadline=None)  # pure arithmetic; no timing limit on a shared machine
 @given(cents=st.integers(min_value=1, max_value=10**15 - 1))
 def test_any_two_decimal_float_typed_by_a_person_converts_exactly(cents: int) -> None:
     typed = float(f"{cents // 100}.{cents % 100:02d}")
@@ -243,6 +244,7 @@ def test_amount_string_stays_exact_beyond_28_digits() -> None:
     assert str(to_major(minor, 10**18)) == "10000000000000000000.000000000000000001"
 
 
+@settings(deadline=None)  # pure arithmetic; no timing limit on a shared machine
 @given(
     minor=st.integers(min_value=0, max_value=MAX_MINOR_UNITS),
     places=st.integers(min_value=0, max_value=18),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tally.core.errors import InvalidDistribution
@@ -167,6 +167,7 @@ def distributions(draw: st.DrawFn) -> tuple[int, list[Share]]:
     return total, shares
 
 
+@settings(deadline=None)  # pure arithmetic; no timing limit on a shared machine
 @given(distributions())
 def test_legs_always_add_up_to_the_total_or_the_split_is_refused(
     case: tuple[int, list[Share]],
@@ -184,6 +185,7 @@ def test_legs_always_add_up_to_the_total_or_the_split_is_refused(
     assert names == [s.identifier for s in shares if s.identifier in names]
 
 
+@settings(deadline=None)  # pure arithmetic; no timing limit on a shared machine
 @given(
     total=st.integers(min_value=1, max_value=10**30),
     weights=st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8),

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Request, Response, get, post, put
-import msgspec
-_JSON = msgspec.json.Encoder()
-
+from litestar import Request, get, post, put
 from litestar.datastructures import State
 
 from tally.core.errors import (
@@ -28,14 +25,7 @@ from tally.store import ledger_repo as repo
 from tally.store.engine import Refund
 
 from .. import dry_run
-from ..deps import decode_optional, services, decode_optional as _d
-
-def decode_body(body, t):
-    out = _d(body, t)
-    if out is None:
-        raise TransactionInvalid('empty body')
-    return out
-
+from ..deps import decode_optional, services
 from ..schemas import (
     BulkCommitIn,
     BulkIn,
@@ -118,14 +108,13 @@ def _with_amount(record: TransactionRecord, amount: int) -> TransactionRecord:
 
 @post("/transactions", status_code=201, tags=["transactions"],
       summary="Post a transaction (applied or held at once; the answer is final)")
-async def create_transaction(request: Request[Any, Any, Any], state: State) -> Any:
+async def create_transaction(data: TransactionIn, state: State) -> Any:
     svc = services(state)
-    data = decode_body(await request.body(), TransactionIn)
     plan = plan_transfer(to_request(data), now=svc.clock.now())
     if data.dry_run:
         return await dry_run.preview_transfer(svc.engine, plan)
     records = await svc.engine.post(plan)
-    return Response(_JSON.encode(plan_view(plan, records)), status_code=201, media_type="application/json")
+    return plan_view(plan, records)
 
 
 @get("/transactions/{transaction_id:str}", tags=["transactions"], summary="Get a transaction")
