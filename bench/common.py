@@ -104,9 +104,9 @@ def rss_bytes(pid: int) -> int:
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        children = task / "children"
-        if children.exists():
-            found += [int(c) for c in children.read_text().split()]
+        listed = task / "children"
+        if listed.exists():
+            found += [int(c) for c in listed.read_text().split()]
     return found + [grand for child in found for grand in children(child)]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import resource
 import socket
 import subprocess
@@ -244,7 +245,7 @@ def measure(
 
     sampler = threading.Thread(target=sample, daemon=True)
     backends = asyncio.run(_backends(url))
-    server_cpu, pg_cpu = cpu_seconds(server.pids()), cpu_seconds(backends)
+    server_cpu, pg_before = cpu_seconds(server.pids()), {p: cpu_seconds([p]) for p in backends}
     wrk_cpu = _children_cpu()
     sampler.start()
     result = _wrk(
@@ -260,7 +261,9 @@ def measure(
     sampler.join()
     wrk_cpu = _children_cpu() - wrk_cpu
     server_cpu = cpu_seconds(server.pids()) - server_cpu
-    pg_cpu = cpu_seconds(backends) - pg_cpu
+    # backends alive at both ends (a connection closed during the run takes its CPU with it)
+    pg_after = {p: cpu_seconds([p]) for p in asyncio.run(_backends(url))}
+    pg_cpu = sum(pg_after[p] - pg_before[p] for p in pg_after.keys() & pg_before.keys())
     time.sleep(1.0)
     created = int(result["statuses"].get("201", 0))
     rows, window = asyncio.run(_written(url, prefix))
@@ -375,32 +378,61 @@ def run_http(
 def _full(
     server: Server, url: str, ids_file: Path, target: int, args: dict[str, Any], log: Any
 ) -> dict[str, Any]:
-    """Drive the server to ``target`` postings, then measure again with them in the store."""
+    """Drive the server to ``target`` postings, then measure again with them in the store.
+
+    The rows are posted through the server's engine with ``POST /transactions/bulk`` (1,000
+    transfers per request, 4 at a time): the same engine path as single posts, faster to fill."""
     started = time.perf_counter()
-    while (done := asyncio.run(_count(url))) < target:
-        chunk = max(10.0, min(120.0, (target - done) / 2000))
-        _wrk(
-            server.base,
-            ids_file,
-            "distinct",
-            f"fill{uuid.uuid4().hex[:8]}",
-            seconds=chunk,
-            connections=args["connections"],
-            threads=args["threads"],
-        )
-        log(f"  full: {asyncio.run(_count(url)):,} transactions in the store")
+    ids = ids_file.read_text().split()
+    done = asyncio.run(_count(url))
+    while done < target:
+        asyncio.run(_fill(server.base, ids, min(target - done, 100_000)))
+        done = asyncio.run(_count(url))
+        log(f"  full: {done:,} transactions in the store")
     fill_seconds = time.perf_counter() - started
     time.sleep(2.0)
     rss_after = round(server.rss / 2**20, 1)
     again = measure(server, url, ids_file, "distinct", **args)
     log(
-        f"  full: rss after {target:,} postings {rss_after} MB; distinct with them in the store "
+        f"  full: rss after {done:,} postings {rss_after} MB; distinct with them in the store "
         f"{again['transfers_per_s']}/s (p99 {again['p99_ms']} ms)"
     )
     return {
         "postings_target": target,
-        "transactions_in_store": asyncio.run(_count(url)),
+        "transactions_in_store": done,
         "fill_seconds": round(fill_seconds, 1),
         "rss_after_mb": rss_after,
         "distinct_with_rows": again,
     }
+
+
+async def _fill(base: str, ids: list[str], count: int) -> None:
+    rng = random.Random(count)
+    prefix = f"fill{uuid.uuid4().hex[:8]}"
+    chunks = [range(start, min(start + 1000, count)) for start in range(0, count, 1000)]
+
+    async def poster(client: httpx.AsyncClient) -> None:
+        while chunks:
+            numbers = chunks.pop()
+            items = []
+            for n in numbers:
+                source, destination = rng.sample(ids, 2)
+                items.append(
+                    {
+                        "amount": rng.randint(1, 1000) / 100,
+                        "precision": 100,
+                        "currency": "USD",
+                        "reference": f"{prefix}-{n}",
+                        "description": "bench fill",
+                        "source": source,
+                        "destination": destination,
+                        "meta_data": {"channel": "bench"},
+                    }
+                )
+            answer = await client.post(
+                "/transactions/bulk", json={"atomic": True, "transactions": items}
+            )
+            answer.raise_for_status()
+
+    async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+        await asyncio.gather(*(poster(client) for _ in range(4)))

@@ -229,8 +229,8 @@ def test_two_workers_deliver_each_event_once(hooks: Receiver, tmp_path: Path) ->
             lambda: query(database, settled)[0].n == 200, timeout=30, what="every delivery recorded"
         )
         assert len(hooks.at(path)) == 200, "an event was delivered twice"
-        attempts = query(database, "SELECT COUNT(*) AS n FROM webhook_attempts")[0].n
-        assert attempts == 200
+        sent_ok = query(database, "SELECT COUNT(*) AS n FROM webhook_attempts WHERE succeeded")
+        assert sent_ok[0].n == 200  # a failed attempt (a refused connection) may be retried
         assert {d.event["data"]["reference"] for d in hooks.at(path)} == set(poster.ok)
     finally:
         for worker in workers:

@@ -59,6 +59,11 @@ class Delivery:
     at: float
 
 
+class ReceiverServer(ThreadingHTTPServer):
+    request_queue_size = 256  # a listen backlog like a production server's
+    daemon_threads = True
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 that verifies signatures with ``standardwebhooks``."""
 
@@ -70,7 +75,7 @@ class Receiver:
         self.deliveries: list[Delivery] = []
         self.forged: list[str] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ReceiverServer | None = None
         self._thread: threading.Thread | None = None
 
     def url(self, path: str) -> str:
@@ -89,13 +94,12 @@ class Receiver:
         deadline = time.monotonic() + 10
         while True:
             try:
-                self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+                self._server = ReceiverServer(("127.0.0.1", self.port), Handler)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -8,7 +8,6 @@ new work and lets in-flight deliveries finish for a few seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import logging.config
 import signal
@@ -31,8 +30,7 @@ async def run_worker(settings: Settings, *, relay: bool, scheduler: bool) -> Non
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.set)
     await workers.start()
     log.info("worker running (relay=%s, scheduler=%s)", relay, scheduler)
     try:

@@ -147,107 +147,130 @@ async def claim(
     endpoint = (
         await conn.execute(sa.select(endpoints).where(endpoints.c.endpoint_id == endpoint_id))
     ).one()
-    claimed = []
-    for row_id in ids:
-        lease_id = uuid.uuid4().hex
-        row = (
-            await conn.execute(
-                deliveries.update()
-                .where(d.id == row_id)
-                .values(
-                    lease_id=lease_id,
-                    next_attempt_at=now + lease,
-                    attempts=d.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(
-                    d.delivery_id, d.event_id, d.event_type, d.attempts, d.trigger, d.started_at
-                )
+    lease_id = uuid.uuid4().hex  # one lease per claim; a result counts only under its lease
+    rows = (
+        await conn.execute(
+            deliveries.update()
+            .where(d.id.in_(ids))
+            .values(
+                lease_id=lease_id,
+                next_attempt_at=now + lease,
+                attempts=d.attempts + 1,
+                updated_at=now,
             )
-        ).one()
-        event = (
-            await conn.execute(
-                sa.select(t.events.c.payload, t.events.c.created_at).where(
-                    t.events.c.event_id == row.event_id
-                )
-            )
-        ).one()
-        claimed.append(
-            Claimed(
-                row.delivery_id,
-                endpoint_id,
-                row.event_id,
-                row.event_type,
-                row.attempts,
-                row.trigger,
-                row.started_at,
-                lease_id,
-                endpoint.url,
-                endpoint,
-                dict(event.payload or {}),
-                event.created_at,
+            .returning(
+                d.id, d.delivery_id, d.event_id, d.event_type, d.attempts, d.trigger, d.started_at
             )
         )
-    return claimed
-
-
-async def record(
-    conn: AsyncConnection,
-    item: Claimed,
-    outcome: Outcome,
-    decision: Decision,
-    *,
-    now: datetime,
-) -> bool:
-    """Log the attempt and move the delivery on; False if the lease was lost meanwhile."""
-    await conn.execute(
-        attempts.insert().values(
-            attempt_id=new_id("att"),
-            delivery_id=item.delivery_id,
-            endpoint_id=item.endpoint_id,
-            event_id=item.event_id,
-            attempt=item.attempt,
-            trigger=item.trigger,
-            url=item.url,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            response_excerpt=outcome.response_excerpt,
-            succeeded=outcome.succeeded,
-            attempted_at=now,
+    ).all()
+    ev = t.events.c
+    events = {
+        e.event_id: e
+        for e in await conn.execute(
+            sa.select(ev.event_id, ev.payload, ev.created_at).where(
+                ev.event_id.in_([r.event_id for r in rows])
+            )
         )
+    }
+    return [
+        Claimed(
+            row.delivery_id,
+            endpoint_id,
+            row.event_id,
+            row.event_type,
+            row.attempts,
+            row.trigger,
+            row.started_at,
+            lease_id,
+            endpoint.url,
+            endpoint,
+            dict(events[row.event_id].payload or {}),
+            events[row.event_id].created_at,
+        )
+        for row in sorted(rows, key=lambda r: ids.index(r.id))
+    ]
+
+
+Result = tuple[Claimed, Outcome, Decision]
+
+_RECORD = (
+    deliveries.update()
+    .where(
+        deliveries.c.delivery_id == sa.bindparam("b_delivery"),
+        deliveries.c.lease_id == sa.bindparam("b_lease"),
     )
+    .values(
+        state=sa.bindparam("b_state"),
+        lease_id=None,
+        last_status_code=sa.bindparam("b_status"),
+        last_error=sa.bindparam("b_error"),
+        updated_at=sa.bindparam("b_now"),
+        next_attempt_at=sa.func.coalesce(
+            sa.bindparam("b_next", type_=deliveries.c.next_attempt_at.type),
+            deliveries.c.next_attempt_at,
+        ),
+        delivered_at=sa.func.coalesce(
+            sa.bindparam("b_delivered", type_=deliveries.c.delivered_at.type),
+            deliveries.c.delivered_at,
+        ),
+    )
+)
+
+
+def _attempt_row(item: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "attempt_id": new_id("att"),
+        "delivery_id": item.delivery_id,
+        "endpoint_id": item.endpoint_id,
+        "event_id": item.event_id,
+        "attempt": item.attempt,
+        "trigger": item.trigger,
+        "url": item.url,
+        "status_code": outcome.status_code,
+        "latency_ms": outcome.latency_ms,
+        "error": outcome.error,
+        "response_excerpt": outcome.response_excerpt,
+        "succeeded": outcome.succeeded,
+        "attempted_at": now,
+    }
+
+
+def _delivery_values(
+    item: Claimed, outcome: Outcome, decision: Decision, now: datetime
+) -> dict[str, Any]:
     error = outcome.error or (None if outcome.succeeded else f"HTTP {outcome.status_code}")
     if decision.reason:
         error = f"{error}; {decision.reason}" if error else decision.reason
-    values: dict[str, Any] = {
-        "state": decision.state,
-        "lease_id": None,
-        "last_status_code": outcome.status_code,
-        "last_error": error,
-        "updated_at": now,
+    return {
+        "b_delivery": item.delivery_id,
+        "b_lease": item.lease_id,
+        "b_state": decision.state,
+        "b_status": outcome.status_code,
+        "b_error": error,
+        "b_now": now,
+        "b_next": decision.next_attempt_at,
+        "b_delivered": now if outcome.succeeded else None,
     }
-    if decision.next_attempt_at is not None:
-        values["next_attempt_at"] = decision.next_attempt_at
-    if outcome.succeeded:
-        values["delivered_at"] = now
-    result = await conn.execute(
-        deliveries.update()
-        .where(deliveries.c.delivery_id == item.delivery_id, deliveries.c.lease_id == item.lease_id)
-        .values(**values)
-    )
-    if decision.disable_endpoint:
+
+
+async def record(conn: AsyncConnection, results: list[Result], *, now: datetime) -> None:
+    """Log each attempt and move each delivery on (a result whose lease was lost meanwhile,
+    to a resend or a cancellation, only adds to the log). A 410 disables its endpoint."""
+    if not results:
+        return
+    await conn.execute(attempts.insert(), [_attempt_row(i, o, now) for i, o, _ in results])
+    await conn.execute(_RECORD, [_delivery_values(i, o, d, now) for i, o, d in results])
+    for endpoint_id in sorted({i.endpoint_id for i, _, d in results if d.disable_endpoint}):
         reason = f"the endpoint answered 410 Gone at {format_timestamp(now)}"
         await conn.execute(
             endpoints.update()
             .where(
-                endpoints.c.endpoint_id == item.endpoint_id,
+                endpoints.c.endpoint_id == endpoint_id,
                 endpoints.c.status == EndpointStatus.ENABLED,
             )
             .values(status=EndpointStatus.DISABLED, disabled_reason=reason, updated_at=now)
         )
-        await cancel_pending(conn, item.endpoint_id, reason=reason, now=now)
-    return bool(result.rowcount)
+        await cancel_pending(conn, endpoint_id, reason=reason, now=now)
 
 
 async def requeue(

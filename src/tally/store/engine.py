@@ -31,17 +31,14 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.clock import Clock, SystemClock
 from tally.core.errors import DuplicateReference, TallyError, Unavailable
-from tally.core.ids import GENERAL_LEDGER_ID, new_id
-from tally.core.ledger.records import BalanceRecord, Kind, TransactionRecord
+from tally.core.ledger.records import TransactionRecord
 from tally.core.ledger.transfers import TransferPlan
-from tally.core.ledger.views import balance_view
 
-from . import tables as t
+from . import engine_names as names
 from .database import Database
 from .engine_apply import (
     BatchState,
@@ -52,6 +49,7 @@ from .engine_apply import (
     planned_references,
     post_records,
 )
+from .engine_names import balance_row
 from .engine_ops import (
     AfterApply,
     Commit,
@@ -72,8 +70,6 @@ from .engine_sql import (
     encode_records,
     hold_states,
 )
-from .outbox import event_row
-from .rows import transaction_from_row
 from .types import to_micros
 
 __all__ = [
@@ -353,14 +349,7 @@ class PostingEngine:
                         op.encoded[record.transaction_id] = encode_record(record, created)
 
     def unknown_indicators(self, ops: list[Op]) -> set[tuple[str, str]]:
-        wanted: set[tuple[str, str]] = set()
-        for op in ops:
-            for plan in op.plans:
-                for leg in plan.legs:
-                    for name in (leg.source, leg.destination):
-                        if name.startswith("@") and (name, plan.currency) not in self._indicators:
-                            wanted.add((name, plan.currency))
-        return wanted
+        return names.unknown_indicators(ops, self._indicators)
 
     @property
     def indicators(self) -> dict[tuple[str, str], str]:
@@ -368,63 +357,14 @@ class PostingEngine:
         return self._indicators
 
     async def _ensure_indicators(self, wanted: set[tuple[str, str]]) -> None:
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            await self.read_indicators(conn, wanted)
-            missing = [key for key in wanted if key not in self._indicators]
-            created: list[BalanceRecord] = []
-            for indicator, currency in sorted(missing):
-                record = BalanceRecord(
-                    balance_id=new_id("bln"),
-                    ledger_id=GENERAL_LEDGER_ID,
-                    currency=currency,
-                    created_at=now,
-                    indicator=indicator,
-                    allow_overdraft=True,
-                )
-                insert = _insert_ignore(self.db, t.balances).values(**balance_row(record))
-                result = await conn.execute(insert)
-                if result.rowcount:
-                    created.append(record)
-            if created:
-                await conn.execute(
-                    t.events.insert(),
-                    [
-                        event_row(
-                            "balance.created", balance_view(r), now=now, subject_id=r.balance_id
-                        )
-                        for r in created
-                    ],
-                )
-            await self.read_indicators(conn, wanted)
+        await names.ensure_indicators(self.db, wanted, self._indicators, now=self.clock.now())
 
     async def read_indicators(self, conn: AsyncConnection, wanted: set[tuple[str, str]]) -> None:
-        names = sorted({name for name, _ in wanted})
-        rows = await conn.execute(
-            sa.select(t.balances.c.indicator, t.balances.c.currency, t.balances.c.balance_id).where(
-                t.balances.c.indicator.in_(names)
-            )
-        )
-        for indicator, currency, balance_id in rows:
-            self._indicators[(indicator, currency)] = balance_id
+        await names.read_indicators(conn, wanted, self._indicators)
 
     async def load_targets(self, ids: set[str]) -> dict[str, list[TransactionRecord]]:
         """The rows that commits, voids and refunds name (a group id names all its legs)."""
-        tx = t.transactions
-        async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(tx).where(tx.c.transaction_id.in_(sorted(ids))))
-            found = {r.transaction_id: [transaction_from_row(r)] for r in rows}
-            groups = ids - found.keys()
-            if groups:
-                rows = await conn.execute(
-                    sa.select(tx)
-                    .where(tx.c.parent_transaction.in_(sorted(groups)))
-                    .where(tx.c.kind == Kind.TRANSFER)
-                    .order_by(tx.c.id)
-                )
-                for r in rows:
-                    found.setdefault(r.parent_transaction, []).append(transaction_from_row(r))
-        return found
+        return await names.load_targets(self.db, ids)
 
     # ---- steps 2..4: one write transaction -------------------------------------------------
 
@@ -489,29 +429,3 @@ def _translate(exc: BaseException, op: Op) -> BaseException:
     if isinstance(exc, sa.exc.IntegrityError) and "reference" in str(exc.orig or exc):
         return DuplicateReference("reference has already been used")
     return exc
-
-
-def balance_row(record: BalanceRecord) -> dict[str, Any]:
-    return {
-        "balance_id": record.balance_id,
-        "ledger_id": record.ledger_id,
-        "identity_id": record.identity_id,
-        "indicator": record.indicator,
-        "currency": record.currency,
-        "allow_overdraft": record.allow_overdraft,
-        "balance": 0,
-        "credit_balance": 0,
-        "debit_balance": 0,
-        "inflight_balance": 0,
-        "inflight_credit_balance": 0,
-        "inflight_debit_balance": 0,
-        "version": 0,
-        "created_at": record.created_at,
-        "meta_data": record.meta_data,
-    }
-
-
-def _insert_ignore(db: Database, table: sa.Table) -> Any:
-    if db.is_postgres:
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()

@@ -31,7 +31,14 @@ import httpx
 
 from tally.core.clock import Clock, SystemClock
 from tally.core.events.envelope import encode_body, event_envelope
-from tally.core.events.retry import STANDARD_SCHEDULE, Outcome, decide, parse_schedule
+from tally.core.events.retry import (
+    STANDARD_SCHEDULE,
+    Decision,
+    Outcome,
+    State,
+    decide,
+    parse_schedule,
+)
 from tally.store import deliveries_repo, events_repo, webhooks_repo
 from tally.store.deliveries_repo import Claimed
 from tally.store.webhooks_repo import SecretBox
@@ -53,7 +60,7 @@ class RelayConfig:
     poll_seconds: float = 0.25
     fan_out_batch: int = 500
     max_in_flight: int = 64
-    per_endpoint: int = 4
+    per_endpoint: int = 16
     lease_margin: timedelta = timedelta(seconds=5)
     secrets_key: str | None = field(default=None, repr=False)
 
@@ -101,6 +108,8 @@ class Relay:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._results: list[tuple[Claimed, Outcome, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self.sent = 0
 
     # ---- one round ------------------------------------------------------------------------
@@ -203,29 +212,63 @@ class Relay:
         )
 
     async def _record(self, item: Claimed, outcome: Outcome) -> None:
+        """Queue the outcome for the recorder (one write transaction for all that are waiting)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append((item, outcome, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_results(), name="tally-relay-log")
+        await future
+
+    async def _write_results(self) -> None:
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self._write_batch([(item, outcome) for item, outcome, _ in batch])
+            except Exception as exc:  # their leases run out and they are sent again
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write_batch(self, batch: list[tuple[Claimed, Outcome]]) -> None:
         now = self.services.clock.now()
-        decision = decide(
-            outcome,
-            attempts=item.attempt,
-            started_at=item.started_at,
-            now=now,
-            schedule=self.config.schedule,
-            max_age=self.config.max_age,
-            rand=self.rand,
-        )
-        async with self.services.db.write() as conn:
-            await deliveries_repo.record(conn, item, outcome, decision, now=now)
-        self.sent += 1
-        if not outcome.succeeded:
-            log.info(
-                "delivery %s of %s to %s failed (attempt %d): %s -> %s",
-                item.delivery_id,
-                item.event_id,
-                item.endpoint_id,
-                item.attempt,
-                outcome.error or f"HTTP {outcome.status_code}",
-                decision.state,
+        disabled = {item.endpoint_id for item, outcome in batch if outcome.gone}
+        results = []
+        for item, outcome in batch:
+            decision = decide(
+                outcome,
+                attempts=item.attempt,
+                started_at=item.started_at,
+                now=now,
+                schedule=self.config.schedule,
+                max_age=self.config.max_age,
+                rand=self.rand,
             )
+            if item.endpoint_id in disabled and decision.state == State.PENDING:
+                decision = Decision(State.CANCELLED, None, reason="endpoint disabled")
+            results.append((item, outcome, decision))
+        async with self.services.db.write() as conn:
+            await deliveries_repo.record(conn, results, now=now)
+        for item, outcome, decision in results:
+            self._log(item, outcome, decision)
+        self.sent += len(batch)
+
+    @staticmethod
+    def _log(item: Claimed, outcome: Outcome, decision: Decision) -> None:
+        if outcome.succeeded:
+            return
+        log.info(
+            "delivery %s of %s to %s failed (attempt %d): %s -> %s",
+            item.delivery_id,
+            item.event_id,
+            item.endpoint_id,
+            item.attempt,
+            outcome.error or f"HTTP {outcome.status_code}",
+            decision.state,
+        )
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -262,6 +305,10 @@ class Relay:
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._recorder is not None:
+            with contextlib.suppress(Exception):
+                await self._recorder
+            self._recorder = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
