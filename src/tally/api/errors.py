@@ -156,7 +156,7 @@ def error_catalog() -> list[tuple[str, int, str]]:
     import tally
 
     for info in pkgutil.walk_packages(tally.__path__, "tally."):
-        if info.name.startswith("tally.core."):
+        if info.name.startswith(("tally.core.", "tally.store.")):
             importlib.import_module(info.name)
     found: dict[str, tuple[str, int, str]] = {}
     pending: list[type[e.TallyError]] = [e.TallyError]
@@ -164,6 +164,8 @@ def error_catalog() -> list[tuple[str, int, str]]:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         doc = " ".join((cls.__doc__ or "").split())
+        if cls.internal:
+            continue
         found.setdefault(cls.code, (cls.code, status_for_class(cls), doc))
     return sorted(found.values(), key=lambda row: (row[1], row[0]))
 

@@ -13,6 +13,7 @@ class TallyError(Exception):
     """Root of every error Tally raises on purpose."""
 
     code = "GEN_INTERNAL"
+    internal = False  # True: a signal between Tally's own layers that never reaches a caller
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)

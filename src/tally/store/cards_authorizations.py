@@ -58,6 +58,7 @@ class AuthorizationDeclined(TallyError):
     """
 
     code = "AUTH_DECLINED"
+    internal = True
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -66,8 +66,8 @@ from .engine_sql import (
     ReferenceTaken,
     batch_sql,
     duplicate_error,
-    encode_record,
-    encode_records,
+    event_for,
+    events_for,
     hold_states,
 )
 from .types import to_micros
@@ -116,7 +116,7 @@ class PostingEngine:
         self.db = db
         self.clock = clock or SystemClock()
         self.max_batch = max_batch
-        self.flushers = flushers or (2 if db.is_postgres else 1)
+        self.flushers = flushers or 2
         self.linger = linger
         self.after_apply: list[AfterApply] = []
         self.sql = batch_sql(db)
@@ -346,7 +346,7 @@ class PostingEngine:
                     records = post_records(step.plan, self._indicators, now)
                     op.built[index] = records
                     for record in records:
-                        op.encoded[record.transaction_id] = encode_record(record, created)
+                        op.events[record.transaction_id] = event_for(record, created)
 
     def unknown_indicators(self, ops: list[Op]) -> set[tuple[str, str]]:
         return names.unknown_indicators(ops, self._indicators)
@@ -388,9 +388,8 @@ class PostingEngine:
             changed = batch.changed()
             check_zero_sum(batch.before, changed)
             ordered = [changed[k] for k in sorted(changed)]
-            encoded = {k: v for op in done for k, v in op.encoded.items()}
-            metas, events = encode_records(records, encoded, now)
-            await self.sql.write(conn, records, ordered, metas, events)
+            built = {k: v for op in done for k, v in op.events.items()}
+            await self.sql.write(conn, records, ordered, events_for(records, built, now))
             for hook in self.after_apply:
                 await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
             for op in done:

@@ -76,7 +76,7 @@ class Op:
     # filled while the batch runs
     targets: dict[str, list[TransactionRecord]] = field(default_factory=dict)
     built: dict[int, list[TransactionRecord]] = field(default_factory=dict)  # by step index
-    encoded: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # by transaction id
+    events: dict[str, Any] = field(default_factory=dict)  # outbox events, by transaction id
     error: BaseException | None = None
     records: list[TransactionRecord] = field(default_factory=list)
 

@@ -32,6 +32,7 @@ class PointsHoldSettled(TallyError):
     """Raised inside a transaction when the points hold was settled meanwhile; it rolls back."""
 
     code = "PWP_HOLD_SETTLED"
+    internal = True
 
 
 async def capture_points(

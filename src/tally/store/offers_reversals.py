@@ -43,6 +43,7 @@ class RedemptionChanged(Conflict):
     """The redemption changed between reading and writing it (a concurrent refund); retried."""
 
     code = "OFFER_REDEMPTION_CHANGED"
+    internal = True
 
 
 def _nothing(ctx: CardTransaction, message: str) -> None:

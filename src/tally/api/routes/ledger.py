@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post, put, delete
+from litestar import delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import Parameter
 
 from tally.core.clock import format_timestamp, parse_timestamp
 from tally.core.errors import InvalidTimestamp, ValidationFailed
@@ -75,8 +74,13 @@ async def create_balance(data: BalanceIn, state: State) -> dict[str, Any]:
     allow = data.allow_overdraft if data.allow_overdraft is not None else indicator is not None
     now = svc.clock.now()
     record = BalanceRecord(
-        balance_id=new_id("bln"), ledger_id=ledger_id, currency=currency, created_at=now,
-        identity_id=data.identity_id or None, indicator=indicator, allow_overdraft=allow,
+        balance_id=new_id("bln"),
+        ledger_id=ledger_id,
+        currency=currency,
+        created_at=now,
+        identity_id=data.identity_id or None,
+        indicator=indicator,
+        allow_overdraft=allow,
         meta_data=dict(data.meta_data or {}),
     )
     async with svc.db.write() as conn:
@@ -92,14 +96,19 @@ async def get_balance(balance_id: str, state: State) -> dict[str, Any]:
 
 @get(
     "/balances/indicator/{indicator:str}/currency/{currency:str}",
-    tags=["balances"], summary="Get an indicator balance by name and currency",
+    tags=["balances"],
+    summary="Get an indicator balance by name and currency",
 )
 async def get_balance_by_indicator(indicator: str, currency: str, state: State) -> dict[str, Any]:
     async with services(state).db.read() as conn:
         return balance_view(await repo.get_balance_by_indicator(conn, indicator, currency))
 
 
-@put("/balances/{balance_id:str}/identity", tags=["balances"], summary="Link a balance to an identity")
+@put(
+    "/balances/{balance_id:str}/identity",
+    tags=["balances"],
+    summary="Link a balance to an identity",
+)
 async def set_balance_identity(
     balance_id: str, data: BalanceIdentityIn, state: State
 ) -> dict[str, Any]:
@@ -110,20 +119,27 @@ async def set_balance_identity(
     return {"message": "Balance identity updated successfully"}
 
 
-@put("/balances/{balance_id:str}/overdraft", tags=["balances"],
-     summary="Allow or refuse overdraft on a balance (indicators allow it by default)")
+@put(
+    "/balances/{balance_id:str}/overdraft",
+    tags=["balances"],
+    summary="Allow or refuse overdraft on a balance (indicators allow it by default)",
+)
 async def set_balance_overdraft(
     balance_id: str, data: BalanceOverdraftIn, state: State
 ) -> dict[str, Any]:
     svc = services(state)
     async with svc.db.write() as conn:
         balance = await repo.set_balance_overdraft(
-            conn, balance_id, data.allow_overdraft, now=svc.clock.now())
+            conn, balance_id, data.allow_overdraft, now=svc.clock.now()
+        )
     return balance_view(balance)
 
 
-@get("/balances/{balance_id:str}/at", tags=["balances"],
-     summary="A balance as it stood at a moment (by effective date)")
+@get(
+    "/balances/{balance_id:str}/at",
+    tags=["balances"],
+    summary="A balance as it stood at a moment (by effective date)",
+)
 async def balance_at(
     balance_id: str,
     state: State,
@@ -169,8 +185,9 @@ def _identity_values(data: IdentityIn, *, partial: bool) -> dict[str, Any]:
         try:
             values["dob"] = parse_timestamp(data.dob)
         except ValueError:
-            raise ValidationFailed(f"dob: {data.dob!r} is not an RFC 3339 date-time.",
-                                   code="IDT_VALIDATION_ERROR") from None
+            raise ValidationFailed(
+                f"dob: {data.dob!r} is not an RFC 3339 date-time.", code="IDT_VALIDATION_ERROR"
+            ) from None
     if data.meta_data is not None:
         values["meta_data"] = dict(data.meta_data)
     return values
@@ -205,8 +222,12 @@ async def update_identity(identity_id: str, data: IdentityIn, state: State) -> d
     return {"message": "Identity updated successfully", "identity": identity}
 
 
-@delete("/identities/{identity_id:str}", status_code=200, tags=["identities"],
-        summary="Delete an identity")
+@delete(
+    "/identities/{identity_id:str}",
+    status_code=200,
+    tags=["identities"],
+    summary="Delete an identity",
+)
 async def delete_identity(identity_id: str, state: State) -> dict[str, Any]:
     svc = services(state)
     async with svc.db.write() as conn:
@@ -217,8 +238,12 @@ async def delete_identity(identity_id: str, state: State) -> dict[str, Any]:
 # ---- metadata -------------------------------------------------------------------------------
 
 
-@post("/{entity_id:str}/metadata", status_code=200, tags=["metadata"],
-      summary="Merge keys into the meta_data of a ledger, balance, transaction or identity")
+@post(
+    "/{entity_id:str}/metadata",
+    status_code=200,
+    tags=["metadata"],
+    summary="Merge keys into the meta_data of a ledger, balance, transaction or identity",
+)
 async def update_metadata(entity_id: str, data: MetadataIn, state: State) -> dict[str, Any]:
     svc = services(state)
     if data.meta_data is None:
@@ -229,9 +254,18 @@ async def update_metadata(entity_id: str, data: MetadataIn, state: State) -> dic
 
 
 ROUTES = [
-    create_ledger, get_ledger, update_ledger,
-    create_balance, get_balance, get_balance_by_indicator, set_balance_identity,
-    set_balance_overdraft, balance_at,
-    create_identity, get_identity, update_identity, delete_identity,
+    create_ledger,
+    get_ledger,
+    update_ledger,
+    create_balance,
+    get_balance,
+    get_balance_by_indicator,
+    set_balance_identity,
+    set_balance_overdraft,
+    balance_at,
+    create_identity,
+    get_identity,
+    update_identity,
+    delete_identity,
     update_metadata,
 ]

@@ -100,14 +100,27 @@ def plan_view(plan: TransferPlan, records: list[TransactionRecord]) -> dict[str,
 
 def _with_amount(record: TransactionRecord, amount: int) -> TransactionRecord:
     return TransactionRecord(
-        record.transaction_id, record.source, record.destination, record.reference, amount,
-        record.precision, record.currency, record.status, record.kind, record.created_at,
-        record.effective_date, hash=record.hash,
+        record.transaction_id,
+        record.source,
+        record.destination,
+        record.reference,
+        amount,
+        record.precision,
+        record.currency,
+        record.status,
+        record.kind,
+        record.created_at,
+        record.effective_date,
+        hash=record.hash,
     )
 
 
-@post("/transactions", status_code=201, tags=["transactions"],
-      summary="Post a transaction (applied or held at once; the answer is final)")
+@post(
+    "/transactions",
+    status_code=201,
+    tags=["transactions"],
+    summary="Post a transaction (applied or held at once; the answer is final)",
+)
 async def create_transaction(data: TransactionIn, state: State) -> Any:
     svc = services(state)
     plan = plan_transfer(to_request(data), now=svc.clock.now())
@@ -123,55 +136,88 @@ async def get_transaction(transaction_id: str, state: State) -> dict[str, Any]:
         return transaction_view(await repo.get_transaction(conn, transaction_id))
 
 
-@get("/transactions/reference/{reference:path}", tags=["transactions"],
-     summary="Get a transaction by its reference")
+@get(
+    "/transactions/reference/{reference:path}",
+    tags=["transactions"],
+    summary="Get a transaction by its reference",
+)
 async def get_by_reference(reference: str, state: State) -> dict[str, Any]:
     async with services(state).db.read() as conn:
-        return transaction_view(await repo.get_transaction_by_reference(conn, reference.lstrip("/")))
+        return transaction_view(
+            await repo.get_transaction_by_reference(conn, reference.lstrip("/"))
+        )
 
 
-@put("/transactions/inflight/{transaction_id:str}", tags=["transactions"],
-     summary="Commit (fully or partly) or void an inflight hold")
-async def update_inflight(
-    transaction_id: str, data: InflightUpdateIn, state: State
-) -> Any:
+@put(
+    "/transactions/inflight/{transaction_id:str}",
+    tags=["transactions"],
+    summary="Commit (fully or partly) or void an inflight hold",
+)
+async def update_inflight(transaction_id: str, data: InflightUpdateIn, state: State) -> Any:
     svc = services(state)
     if data.dry_run:
         return await dry_run.preview_inflight(
-            svc.engine, transaction_id, data.status, data.amount, data.precise_amount,
-            data.meta_data)
-    records = await _settle(svc, transaction_id, data.status, data.amount, data.precise_amount,
-                            data.meta_data)
-    return transaction_view(records[0]) if len(records) == 1 else {
-        **transaction_view(records[0]), "transactions": [transaction_view(r) for r in records]}
+            svc.engine,
+            transaction_id,
+            data.status,
+            data.amount,
+            data.precise_amount,
+            data.meta_data,
+        )
+    records = await _settle(
+        svc, transaction_id, data.status, data.amount, data.precise_amount, data.meta_data
+    )
+    return (
+        transaction_view(records[0])
+        if len(records) == 1
+        else {
+            **transaction_view(records[0]),
+            "transactions": [transaction_view(r) for r in records],
+        }
+    )
 
 
 async def _settle(
-    svc: Services, transaction_id: str, status: str | None, amount: Any, precise_amount: Any,
+    svc: Services,
+    transaction_id: str,
+    status: str | None,
+    amount: Any,
+    precise_amount: Any,
     meta: dict[str, Any] | None,
 ) -> list[TransactionRecord]:
     action = (status or "").strip().lower()
     if action == "commit":
         return await svc.engine.commit(
-            transaction_id, amount=amount, precise_amount=precise_amount, meta_data=meta)
+            transaction_id, amount=amount, precise_amount=precise_amount, meta_data=meta
+        )
     if action == "void":
         return await svc.engine.void(transaction_id, meta_data=meta)
     raise InvalidStatusAction(f"status must be 'commit' or 'void'; got {status!r}")
 
 
-@post("/transactions/inflight/bulk/commit", status_code=200, tags=["transactions"],
-      summary="Commit up to 100 holds; each reports its own outcome")
+@post(
+    "/transactions/inflight/bulk/commit",
+    status_code=200,
+    tags=["transactions"],
+    summary="Commit up to 100 holds; each reports its own outcome",
+)
 async def bulk_commit(data: BulkCommitIn, state: State) -> dict[str, Any]:
     svc = services(state)
     _check_size(len(data.transactions), 100)
-    jobs = [_settle(svc, item.transaction_id, "commit", item.amount, item.precise_amount, None)
-            for item in data.transactions]
+    jobs = [
+        _settle(svc, item.transaction_id, "commit", item.amount, item.precise_amount, None)
+        for item in data.transactions
+    ]
     ids = [item.transaction_id for item in data.transactions]
     return await _bulk_results(ids, jobs)
 
 
-@post("/transactions/inflight/bulk/void", status_code=200, tags=["transactions"],
-      summary="Void up to 100 holds; each reports its own outcome")
+@post(
+    "/transactions/inflight/bulk/void",
+    status_code=200,
+    tags=["transactions"],
+    summary="Void up to 100 holds; each reports its own outcome",
+)
 async def bulk_void(data: BulkVoidIn, state: State) -> dict[str, Any]:
     svc = services(state)
     _check_size(len(data.transaction_ids), 100)
@@ -191,19 +237,34 @@ async def _bulk_results(ids: list[str], jobs: list[Any]) -> dict[str, Any]:
     results = []
     for tid, outcome in zip(ids, outcomes, strict=True):
         if isinstance(outcome, TallyError):
-            results.append({"transaction_id": tid, "status": "failed", "code": outcome.code,
-                            "message": outcome.message})
+            results.append(
+                {
+                    "transaction_id": tid,
+                    "status": "failed",
+                    "code": outcome.code,
+                    "message": outcome.message,
+                }
+            )
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            results.append({"transaction_id": tid, "status": "succeeded",
-                            "result_transaction_id": outcome[0].transaction_id})
+            results.append(
+                {
+                    "transaction_id": tid,
+                    "status": "succeeded",
+                    "result_transaction_id": outcome[0].transaction_id,
+                }
+            )
     failed = sum(1 for r in results if r["status"] == "failed")
     return {"succeeded": len(results) - failed, "failed": failed, "results": results}
 
 
-@post("/transactions/bulk", status_code=201, tags=["transactions"],
-      summary="Post many transactions: atomic (all or nothing, one database transaction) or not")
+@post(
+    "/transactions/bulk",
+    status_code=201,
+    tags=["transactions"],
+    summary="Post many transactions: atomic (all or nothing, one database transaction) or not",
+)
 async def create_bulk(data: BulkIn, state: State) -> Any:
     svc = services(state)
     items = data.transactions or []
@@ -218,8 +279,9 @@ async def create_bulk(data: BulkIn, state: State) -> Any:
         try:
             plan = plan_transfer(request, now=now)
         except TallyError as exc:
-            raise TransactionInvalid(f"transactions[{index}]: {exc.message}",
-                                     details={"index": index, "code": exc.code}) from None
+            raise TransactionInvalid(
+                f"transactions[{index}]: {exc.message}", details={"index": index, "code": exc.code}
+            ) from None
         plan.parent_transaction = batch_id
         plan.meta_data = {**plan.meta_data, "sequence": index + 1}
         plans.append(plan)
@@ -238,32 +300,57 @@ async def create_bulk(data: BulkIn, state: State) -> Any:
     results = []
     for index, (plan, outcome) in enumerate(zip(plans, outcomes, strict=True)):
         if isinstance(outcome, TallyError):
-            results.append({"index": index, "reference": plan.reference, "status": "failed",
-                            "code": outcome.code, "message": outcome.message})
+            results.append(
+                {
+                    "index": index,
+                    "reference": plan.reference,
+                    "status": "failed",
+                    "code": outcome.code,
+                    "message": outcome.message,
+                }
+            )
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            results.append({"index": index, "reference": plan.reference,
-                            "status": outcome[0].status.lower(),
-                            "transaction_id": plan.transaction_id})
+            results.append(
+                {
+                    "index": index,
+                    "reference": plan.reference,
+                    "status": outcome[0].status.lower(),
+                    "transaction_id": plan.transaction_id,
+                }
+            )
     failed = sum(1 for r in results if r["status"] == "failed")
     overall = status if failed == 0 else ("failed" if failed == len(results) else "partial")
-    return {"batch_id": batch_id, "status": overall, "transaction_count": len(results) - failed,
-            "failed_count": failed, "results": results}
+    return {
+        "batch_id": batch_id,
+        "status": overall,
+        "transaction_count": len(results) - failed,
+        "failed_count": failed,
+        "results": results,
+    }
 
 
-@post("/refund-transaction/{transaction_id:str}", status_code=201, tags=["transactions"],
-      summary="Refund an applied transaction (once)")
+@post(
+    "/refund-transaction/{transaction_id:str}",
+    status_code=201,
+    tags=["transactions"],
+    summary="Refund an applied transaction (once)",
+)
 async def refund_transaction(
     transaction_id: str, request: Request[Any, Any, Any], state: State
 ) -> Any:
     svc = services(state)
     options = decode_optional(await request.body(), RefundIn) or RefundIn()
     if options.dry_run:
-        return await dry_run.preview_refund(svc.engine, Refund(
-            transaction_id, options.description, options.meta_data, options.allow_overdraft))
+        return await dry_run.preview_refund(
+            svc.engine,
+            Refund(transaction_id, options.description, options.meta_data, options.allow_overdraft),
+        )
     records = await svc.engine.refund(
-        transaction_id, description=options.description, meta_data=options.meta_data,
+        transaction_id,
+        description=options.description,
+        meta_data=options.meta_data,
         allow_overdraft=options.allow_overdraft,
     )
     view = transaction_view(records[0])
@@ -273,6 +360,12 @@ async def refund_transaction(
 
 
 ROUTES = [
-    create_transaction, get_transaction, get_by_reference, update_inflight, bulk_commit,
-    bulk_void, create_bulk, refund_transaction,
+    create_transaction,
+    get_transaction,
+    get_by_reference,
+    update_inflight,
+    bulk_commit,
+    bulk_void,
+    create_bulk,
+    refund_transaction,
 ]

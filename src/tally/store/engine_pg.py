@@ -1,0 +1,147 @@
+"""The engine's batch SQL on PostgreSQL, through asyncpg under SQLAlchemy's connection.
+
+A batch's rows go to the server as three JSON documents (transaction rows, outbox events, new
+balance values) in **one** statement: a CTE inserts the rows and the events and updates the
+balances. Encoding a list of rows to JSON is one C call (msgspec), and the server parses it in C;
+measured here, that costs a third less Python time than 32 typed arrays (asyncpg's array and
+NUMERIC encoders work value by value), and less server time too. Amounts travel as JSON numbers,
+exact at any size, and are cast to NUMERIC by the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tally.core.ledger.balances import BalanceState
+from tally.core.ledger.records import TransactionRecord
+
+from .engine_sql import (
+    EVENT_COLUMNS,
+    TXN_COLUMNS,
+    Event,
+    ReferenceTaken,
+    driver_connection,
+    micros,
+    state_from,
+)
+from .types import to_micros
+
+_json = msgspec.json.Encoder()
+
+# Amounts come back as text: exact, and much cheaper for asyncpg to decode than NUMERIC.
+_STATE = (
+    "balance_id, currency, allow_overdraft, indicator, credit_balance::text, "
+    "debit_balance::text, inflight_credit_balance::text, inflight_debit_balance::text, version"
+)
+LOCK = (
+    f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[]) "
+    "ORDER BY balance_id FOR UPDATE"
+)
+READ = f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[])"
+TAKEN = "SELECT reference FROM transactions WHERE reference = ANY($1::varchar[])"
+WRITE = f"""
+WITH t AS (
+  INSERT INTO transactions ({TXN_COLUMNS})
+  SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::numeric, (r->>6)::numeric, r->>7, r->>8,
+         r->>9, r->>10, r->>11, (r->>12)::bool, (r->>13)::numeric, (r->>14)::bool,
+         (r->>15)::bool, (r->>16)::int8, (r->>17)::int8, (r->>18)::int8, (r->>19)::int8,
+         r->20
+  FROM jsonb_array_elements($1::jsonb) AS r
+), ev AS (
+  INSERT INTO events ({EVENT_COLUMNS})
+  SELECT e->>0, e->>1, e->>2, e->3, (e->>4)::int8
+  FROM jsonb_array_elements($2::jsonb) AS e
+)
+UPDATE balances AS bal SET
+  credit_balance = (v->>1)::numeric, debit_balance = (v->>2)::numeric,
+  balance = (v->>1)::numeric - (v->>2)::numeric,
+  inflight_credit_balance = (v->>3)::numeric, inflight_debit_balance = (v->>4)::numeric,
+  inflight_balance = (v->>3)::numeric - (v->>4)::numeric, version = (v->>5)::int8
+FROM jsonb_array_elements($3::jsonb) AS v
+WHERE bal.balance_id = v->>0
+"""
+
+
+class PostgresBatchSql:
+    async def lock(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
+        # Through SQLAlchemy: its first statement is what opens the database transaction.
+        result = await conn.exec_driver_sql(LOCK, (sorted(ids),))
+        return {row[0]: state_from(row) for row in result.all()}
+
+    async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
+        result = await conn.exec_driver_sql(READ, (sorted(ids),))
+        return {row[0]: state_from(row) for row in result.all()}
+
+    async def taken(self, conn: AsyncConnection, refs: list[str]) -> set[str]:
+        if not refs:
+            return set()
+        driver = await driver_connection(conn)
+        return {row[0] for row in await driver.fetch(TAKEN, refs)}
+
+    async def write(
+        self,
+        conn: AsyncConnection,
+        records: list[TransactionRecord],
+        changed: list[BalanceState],
+        events: list[Event],
+    ) -> None:
+        rows = _json.encode([_row(r) for r in records]).decode()
+        balances = _json.encode(
+            [
+                (
+                    s.balance_id,
+                    s.credit_balance,
+                    s.debit_balance,
+                    s.inflight_credit_balance,
+                    s.inflight_debit_balance,
+                    s.version,
+                )
+                for s in changed
+            ]
+        ).decode()
+        driver = await driver_connection(conn)
+        try:
+            await driver.execute(WRITE, rows, _json.encode(events).decode(), balances)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == "23505":  # unique_violation
+                raise ReferenceTaken(_reference(exc), exc) from exc
+            raise
+
+
+def _row(r: TransactionRecord) -> tuple[Any, ...]:
+    return (
+        r.transaction_id,
+        r.parent_transaction,
+        r.source,
+        r.destination,
+        r.reference,
+        r.precise_amount,
+        r.precision,
+        r.currency,
+        r.description,
+        r.status,
+        r.kind,
+        r.hash,
+        r.allow_overdraft,
+        r.overdraft_limit,
+        r.inflight,
+        r.atomic,
+        to_micros(r.created_at),
+        to_micros(r.effective_date),
+        micros(r.scheduled_for),
+        micros(r.inflight_expiry_date),
+        r.meta_data,
+    )
+
+
+def _reference(exc: BaseException) -> str | None:
+    if getattr(exc, "constraint_name", None) != "uq_transactions_reference":
+        return None
+    detail = str(getattr(exc, "detail", "") or "")
+    prefix, suffix = "Key (reference)=(", ") already exists."
+    if detail.startswith(prefix) and detail.endswith(suffix):
+        return detail[len(prefix) : -len(suffix)]
+    return None
