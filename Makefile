@@ -43,8 +43,8 @@ format: $(TEST_STAMP) ## Format the code
 
 check: lint test ## Everything CI checks
 
-bench: $(TEST_STAMP) ## Run the benchmarks (needs PostgreSQL, pgbench and wrk)
-	$(BIN)/python -m bench.run
+bench: $(TEST_STAMP) ## Run the benchmarks (needs PostgreSQL, pgbench and wrk; BENCH_ARGS=--full)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 docs: $(STAMP) ## Regenerate the error-code table in docs/api.md from the code
 	$(BIN)/python -m tally.api.errors docs/api.md
