@@ -37,6 +37,7 @@ from tally.core.clock import Clock, SystemClock
 from tally.core.errors import DuplicateReference, TallyError, Unavailable
 from tally.core.ledger.records import TransactionRecord
 from tally.core.ledger.transfers import TransferPlan
+from tally.metrics import ENGINE_BATCH_SIZE, ENGINE_OPERATIONS
 
 from . import engine_names as names
 from .database import Database
@@ -267,6 +268,15 @@ class PostingEngine:
         """Apply ``batch``; every op ends with ``records`` or ``error`` set."""
         self.batches += 1
         self.ops += len(batch)
+        ENGINE_BATCH_SIZE.observe(len(batch))
+        try:
+            await self._run(batch)
+        finally:
+            failed = sum(1 for op in batch if op.error is not None)
+            ENGINE_OPERATIONS.labels("failed").inc(failed)
+            ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
+
+    async def _run(self, batch: list[Op]) -> None:
         live = await self._prepare(batch)
         transient = 0
         while live:

@@ -18,7 +18,7 @@ from tally.core.errors import (
     BalanceNotFound,
     DuplicateReference,
     InvalidAmount,
-    NotInflight,
+    NotRefundable,
     TallyError,
     TransactionInvalid,
     TransactionNotFound,
@@ -231,7 +231,7 @@ def _refund(
     step: Refund, targets: list[TransactionRecord], work: _Work, now: datetime
 ) -> list[TransactionRecord]:
     if len(targets) == 1 and targets[0].status == Status.INFLIGHT:
-        raise NotInflight(
+        raise NotRefundable(
             f"transaction {targets[0].transaction_id} is an inflight hold; commit or void it "
             "instead of refunding it"
         )
