@@ -64,7 +64,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=max(Console().width, 120))
     missing = _missing_tools(skip)
     if missing:
         console.print(
