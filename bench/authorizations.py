@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
+from bench.common import run_wrk_script
 from tally.store.database import Database
 
 ADMIN_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -143,40 +143,6 @@ async def issue_cards(base: str, cards: int, concurrency: int = 32) -> list[str]
     return made
 
 
-def drive(base: str, ids: Path, *, duration: int, connections: int, threads: int) -> str:
-    script = ids.with_suffix(".lua")
-    script.write_text(SCRIPT % {"ids": ids})
-    command = [
-        "wrk",
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{duration}s",
-        "--latency",
-        "-s",
-        str(script),
-        base,
-    ]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
-
-
-def parse_wrk(text: str) -> dict[str, Any]:
-    def find(pattern: str) -> str | None:
-        match = re.search(pattern, text)
-        return match.group(1) if match else None
-
-    return {
-        "wrk_requests_per_second": float(find(r"Requests/sec:\s+([\d.]+)") or 0),
-        "wrk_requests": int(find(r"(\d+) requests in") or 0),
-        "non_2xx": int(find(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
-        "latency_p50": find(r"50%\s+(\S+)"),
-        "latency_p99": find(r"99%\s+(\S+)"),
-        "socket_errors": find(r"Socket errors: (.*)"),
-    }
-
-
 async def check(url: str) -> dict[str, Any]:
     db = Database(url)
     async with db.read() as conn:
@@ -245,8 +211,14 @@ async def run(
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "cards.txt"
             path.write_text("\n".join(ids) + "\n")
-            output = await asyncio.to_thread(
-                drive, base, path, duration=duration, connections=connections, threads=threads
+            measured = await asyncio.to_thread(
+                run_wrk_script,
+                base,
+                SCRIPT % {"ids": path},
+                path.with_suffix(".lua"),
+                duration=duration,
+                connections=connections,
+                threads=threads,
             )
         result = {
             "scenario": "cards.authorizations",
@@ -255,7 +227,7 @@ async def run(
             "connections": connections,
             "server_workers": workers,
             "setup_seconds": round(setup_seconds, 1),
-            **parse_wrk(output),
+            **measured,
             **await check(url),
         }
         result["approved_per_second"] = round(result["approved"] / duration, 1)

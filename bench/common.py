@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -167,3 +168,40 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 6
 
 def arun(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def run_wrk_script(
+    base: str, lua: str, script: Path, *, duration: int, connections: int, threads: int
+) -> dict[str, Any]:
+    """Run ``wrk`` with the Lua ``lua`` (written to ``script``) and parse its summary."""
+    script.write_text(lua)
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+    ]
+    text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return parse_wrk_summary(text)
+
+
+def parse_wrk_summary(text: str) -> dict[str, Any]:
+    def find(pattern: str) -> str | None:
+        match = re.search(pattern, text)
+        return match.group(1) if match else None
+
+    return {
+        "wrk_requests_per_second": float(find(r"Requests/sec:\s+([\d.]+)") or 0),
+        "wrk_requests": int(find(r"(\d+) requests in") or 0),
+        "non_2xx": int(find(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
+        "latency_p50": find(r"50%\s+(\S+)"),
+        "latency_p99": find(r"99%\s+(\S+)"),
+        "socket_errors": find(r"Socket errors: (.*)"),
+    }

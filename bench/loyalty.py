@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
+from bench.common import run_wrk_script
 from tally.services import Services
 from tally.settings import Settings
 from tally.store import loyalty_members, loyalty_programs
@@ -147,40 +147,6 @@ async def _setup(url: str, members: int, concurrency: int = 32) -> tuple[str, li
     return program, customers
 
 
-def _wrk(base: str, ids_file: Path, *, duration: int, connections: int, threads: int) -> str:
-    script = ids_file.with_suffix(".lua")
-    script.write_text(LUA % {"ids": ids_file})
-    command = [
-        "wrk",
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{duration}s",
-        "--latency",
-        "-s",
-        str(script),
-        base,
-    ]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
-
-
-def _parse_wrk(text: str) -> dict[str, Any]:
-    def find(pattern: str) -> str | None:
-        match = re.search(pattern, text)
-        return match.group(1) if match else None
-
-    return {
-        "wrk_requests_per_second": float(find(r"Requests/sec:\s+([\d.]+)") or 0),
-        "wrk_requests": int(find(r"(\d+) requests in") or 0),
-        "non_2xx": int(find(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
-        "latency_p50": find(r"50%\s+(\S+)"),
-        "latency_p99": find(r"99%\s+(\S+)"),
-        "socket_errors": find(r"Socket errors: (.*)"),
-    }
-
-
 async def _check(url: str, program: str) -> dict[str, Any]:
     db = Database(url)
     async with db.read() as conn:
@@ -241,8 +207,14 @@ async def run(
         with tempfile.TemporaryDirectory() as tmp:
             ids = Path(tmp) / "customers.txt"
             ids.write_text("\n".join(customers) + "\n")
-            output = await asyncio.to_thread(
-                _wrk, base, ids, duration=duration, connections=connections, threads=threads
+            measured = await asyncio.to_thread(
+                run_wrk_script,
+                base,
+                LUA % {"ids": ids},
+                ids.with_suffix(".lua"),
+                duration=duration,
+                connections=connections,
+                threads=threads,
             )
         result = {
             "scenario": "loyalty.completed_payments",
@@ -251,7 +223,7 @@ async def run(
             "connections": connections,
             "server_workers": workers,
             "setup_seconds": round(setup_seconds, 1),
-            **_parse_wrk(output),
+            **measured,
             **await _check(url, program),
         }
         result["completed_payments_per_second"] = round(result["completed_payments"] / duration, 1)
