@@ -53,6 +53,7 @@ from .engine_apply import (
 from .engine_names import balance_row
 from .engine_ops import (
     AfterApply,
+    BeforeCommit,
     Commit,
     EngineStopped,
     Extra,
@@ -61,6 +62,7 @@ from .engine_ops import (
     Refund,
     Step,
     Void,
+    batch_scratch,
 )
 from .engine_preview import Preview, preview_batch, preview_steps
 from .engine_sql import (
@@ -75,6 +77,7 @@ from .types import to_micros
 
 __all__ = [
     "AfterApply",
+    "BeforeCommit",
     "Commit",
     "EngineStopped",
     "Extra",
@@ -120,6 +123,10 @@ class PostingEngine:
         self.flushers = flushers or 2
         self.linger = linger
         self.after_apply: list[AfterApply] = []
+        # Run once per batch after every operation's ``extra``, in the batch's transaction: a
+        # module that buffers its rows per connection while its extras run writes them here in
+        # one statement. A failure fails the batch, which is then replayed op by op.
+        self.before_commit: list[BeforeCommit] = []
         self.sql = batch_sql(db)
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,12 +409,22 @@ class PostingEngine:
             await self.sql.write(conn, records, ordered, events_for(records, built, now))
             for hook in self.after_apply:
                 await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
-            for op in done:
-                if op.extra is not None:
-                    try:
-                        await op.extra(conn, op.records)
-                    except Exception as exc:
-                        raise _OpFailed(op, exc) from exc
+            scratch: dict[str, Any] = {}
+            token = batch_scratch.set(scratch)
+            try:
+                await self._extras(conn, done, scratch)
+            finally:
+                batch_scratch.reset(token)
+
+    async def _extras(self, conn: AsyncConnection, done: list[Op], scratch: dict[str, Any]) -> None:
+        for op in done:
+            if op.extra is not None:
+                try:
+                    await op.extra(conn, op.records)
+                except Exception as exc:
+                    raise _OpFailed(op, exc) from exc
+        for flush in self.before_commit:
+            await flush(conn, scratch)
 
 
 def _owner(ops: list[Op], reference: str | None) -> Op | None:

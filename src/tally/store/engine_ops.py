@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,12 @@ AfterApply = Callable[
     [AsyncConnection, dict[str, BalanceState], dict[str, BalanceState], datetime],
     Awaitable[None],
 ]
+BeforeCommit = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
+
+# A scratch dict for the batch attempt being applied, fresh for every attempt (a replay after a
+# failure starts empty). An ``extra`` may leave rows in it for a ``before_commit`` hook to write
+# for the whole batch at once; it is only set while extras and hooks run.
+batch_scratch: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("batch_scratch")
 
 
 class EngineStopped(Unavailable):
