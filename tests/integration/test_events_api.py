@@ -158,3 +158,24 @@ async def test_recover_needs_a_time_and_an_enabled_endpoint(client: Any) -> None
     refused = await client.post(f"{path}/recover", params={"since": "2020-01-01T00:00:00Z"})
     assert refused.status_code == 409
     assert refused.json()["error_detail"]["code"] == "WEBHOOK_ENDPOINT_DISABLED"
+
+
+async def test_transaction_event_is_the_rows_view_with_the_metadata_of_its_moment(
+    client: Any,
+) -> None:
+    """Transaction events store only their metadata and are rendered from the row when read."""
+    made = await _fund(client, "ev-lazy")
+    txn = made["transaction"]
+    tid = txn["transaction_id"]
+    as_read = (await client.get(f"/transactions/{tid}")).json()
+    changed = await client.post(f"/{tid}/metadata", json={"meta_data": {"note": "later"}})
+    assert changed.status_code == 200, changed.text
+    page = (await client.get("/events", params={"type": "transaction.applied"})).json()
+    (event,) = page["data"]
+    assert event["data"] == as_read  # every field, metadata as it was when the event happened
+    assert event["data"]["meta_data"] == {}
+    now = (await client.get(f"/transactions/{tid}")).json()
+    assert now["meta_data"] == {"note": "later"}
+    assert {k: v for k, v in now.items() if k != "meta_data"} == {
+        k: v for k, v in event["data"].items() if k != "meta_data"
+    }

@@ -26,6 +26,7 @@ from tally.core.events.subscriptions import wants
 from tally.core.ids import new_id
 
 from . import tables as t
+from .event_payloads import hydrate
 from .events_repo import TailEvent, type_clause
 from .tables_events import webhook_attempts as attempts
 from .tables_events import webhook_deliveries as deliveries
@@ -167,11 +168,14 @@ async def claim(
     events = {
         e.event_id: e
         for e in await conn.execute(
-            sa.select(ev.event_id, ev.payload, ev.created_at).where(
+            sa.select(ev.event_id, ev.type, ev.subject_id, ev.payload, ev.created_at).where(
                 ev.event_id.in_([r.event_id for r in rows])
             )
         )
     }
+    order = list(events.values())
+    rendered = await hydrate(conn, [(e.type, e.subject_id, e.payload) for e in order])
+    payloads = {e.event_id: p for e, p in zip(order, rendered, strict=True)}
     return [
         Claimed(
             row.delivery_id,
@@ -184,7 +188,7 @@ async def claim(
             lease_id,
             endpoint.url,
             endpoint,
-            dict(events[row.event_id].payload or {}),
+            payloads[row.event_id],
             events[row.event_id].created_at,
         )
         for row in sorted(rows, key=lambda r: ids.index(r.id))

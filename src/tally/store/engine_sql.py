@@ -29,12 +29,12 @@ from tally.core.ids import new_id
 from tally.core.ledger.balances import BalanceState
 from tally.core.ledger.holds import HoldState
 from tally.core.ledger.records import Kind, TransactionRecord
-from tally.core.ledger.views import transaction_view
 
 from . import tables as t
 from .database import Database
 from .engine_apply import open_hold_ids
 from .engine_ops import Commit, Op, Void
+from .event_payloads import lazy_payload
 from .outbox import transaction_event_type
 from .types import to_micros
 
@@ -84,14 +84,12 @@ class ReferenceTaken(Exception):
 
 
 def event_for(record: TransactionRecord, created: int) -> Event:
-    """A new row's outbox event; the payload is the row's wire view (what a GET returns).
-
-    Built before the batch locks anything, so it costs no lock time."""
+    """A new row's outbox event, which names its row (``event_payloads`` renders it when read)."""
     return (
         new_id("evt"),
         transaction_event_type(record),
         record.transaction_id,
-        transaction_view(record),
+        lazy_payload(record),
         created,
     )
 

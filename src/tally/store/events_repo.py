@@ -25,6 +25,7 @@ from tally.core.events.envelope import event_envelope
 from tally.core.events.errors import EventNotFound
 
 from . import tables as t
+from .event_payloads import hydrate
 from .tables_events import event_cursors
 from .types import from_micros, to_micros
 
@@ -33,8 +34,13 @@ MAX_GAPS = 5000
 RELAY_CURSOR = "relay"
 
 
-def envelope_from_row(row: Any) -> dict[str, Any]:
-    return event_envelope(row.event_id, row.type, row.created_at, dict(row.payload or {}))
+async def envelopes(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The wire envelopes of event rows, payloads rendered (``event_payloads``)."""
+    payloads = await hydrate(conn, [(row.type, row.subject_id, row.payload) for row in rows])
+    return [
+        event_envelope(row.event_id, row.type, row.created_at, payload)
+        for row, payload in zip(rows, payloads, strict=True)
+    ]
 
 
 def type_clause(column: Any, patterns: Sequence[str]) -> Any:
@@ -100,7 +106,7 @@ async def list_events(
     rows = list(await conn.execute(select.order_by(ev.id.desc()).limit(query.limit + 1)))
     page = rows[: query.limit]
     more = len(rows) > query.limit
-    return [envelope_from_row(r) for r in page], encode_cursor(page[-1].id) if more else None
+    return await envelopes(conn, page), encode_cursor(page[-1].id) if more else None
 
 
 # ---- the relay's position ------------------------------------------------------------------
@@ -174,12 +180,12 @@ async def lock_cursor(
 async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[TailEvent]:
     """Events not handed on yet (late ones first), advancing ``cursor`` in memory."""
     wall = _wall_now()
-    taken: list[TailEvent] = []
+    taken: list[Any] = []
     if cursor.gaps:
         late = await conn.execute(sa.select(t.events).where(t.events.c.id.in_(sorted(cursor.gaps))))
         for row in late:
             cursor.gaps.pop(int(row.id), None)
-            taken.append(_tail(row))
+            taken.append(row)
         expired = wall - int(GAP_TIMEOUT.total_seconds() * 1e6)
         cursor.gaps = {k: v for k, v in cursor.gaps.items() if v >= expired}
     rows = list(
@@ -195,12 +201,16 @@ async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[Tai
         for missing in range(expected, int(row.id)):
             cursor.gaps[missing] = wall
         expected = int(row.id) + 1
-        taken.append(_tail(row))
+        taken.append(row)
     if rows:
         cursor.position = int(rows[-1].id)
     if len(cursor.gaps) > MAX_GAPS:
         cursor.gaps = dict(sorted(cursor.gaps.items())[-MAX_GAPS:])
-    return taken
+    payloads = await hydrate(conn, [(row.type, row.subject_id, row.payload) for row in taken])
+    return [
+        TailEvent(int(row.id), row.event_id, row.type, payload, row.created_at)
+        for row, payload in zip(taken, payloads, strict=True)
+    ]
 
 
 async def save_cursor(
@@ -215,10 +225,6 @@ async def save_cursor(
             updated_at=now,
         )
     )
-
-
-def _tail(row: Any) -> TailEvent:
-    return TailEvent(int(row.id), row.event_id, row.type, dict(row.payload or {}), row.created_at)
 
 
 def gap_age(cursor: Cursor) -> timedelta | None:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.ids import new_id
 from tally.core.ledger.records import Kind, Status, TransactionRecord
-from tally.core.ledger.views import transaction_view
 
 from . import tables as t
+from .event_payloads import lazy_payload
 
 
 def event_row(
@@ -67,7 +67,7 @@ def transaction_event_type(record: TransactionRecord) -> str:
 def transaction_event(record: TransactionRecord, *, now: datetime) -> dict[str, Any]:
     return event_row(
         transaction_event_type(record),
-        transaction_view(record),
+        lazy_payload(record),
         now=now,
         subject_id=record.transaction_id,
     )

@@ -107,8 +107,10 @@ transactions = sa.Table(
     ),
     sa.Column("transaction_id", sa.String(80), nullable=False, unique=True),
     sa.Column("parent_transaction", sa.String(80), nullable=True),
-    sa.Column("source", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False),
-    sa.Column("destination", sa.String(80), sa.ForeignKey("balances.balance_id"), nullable=False),
+    # No foreign keys to balances on PostgreSQL (migration 0005): the engine locks both balances
+    # in the same transaction, balances cannot be deleted, and ``tally verify`` checks it.
+    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("destination", sa.String(80), nullable=False),
     sa.Column("reference", sa.String(600), nullable=False, unique=True),
     sa.Column("precise_amount", Amount, nullable=False),
     sa.Column("precision", Amount, nullable=False),
@@ -128,11 +130,21 @@ transactions = sa.Table(
     sa.Column("meta_data", Json, nullable=False),
     sa.CheckConstraint("precise_amount > 0", name="amount_positive"),
     sa.CheckConstraint("source <> destination", name="not_self"),
-    sa.Index("ix_transactions_parent_transaction", "parent_transaction"),
+    sa.Index(
+        "ix_transactions_parent_transaction",
+        "parent_transaction",
+        postgresql_where=sa.text("parent_transaction IS NOT NULL"),
+        sqlite_where=sa.text("parent_transaction IS NOT NULL"),
+    ),
     sa.Index("ix_transactions_source", "source", "effective_date"),
     sa.Index("ix_transactions_destination", "destination", "effective_date"),
     sa.Index("ix_transactions_created_at", "created_at"),
-    sa.Index("ix_transactions_status", "status"),
+    sa.Index(
+        "ix_transactions_status",
+        "status",
+        postgresql_where=sa.text("status <> 'APPLIED'"),
+        sqlite_where=sa.text("status <> 'APPLIED'"),
+    ),
 )
 
 api_keys = sa.Table(

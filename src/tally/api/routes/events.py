@@ -64,7 +64,8 @@ async def list_events(request: Request[Any, Any, Any], state: State) -> dict[str
 @get("/events/{event_id:str}", tags=["events"], summary="Get an event")
 async def get_event(event_id: str, state: State) -> dict[str, Any]:
     async with services(state).db.read() as conn:
-        return events_repo.envelope_from_row(await events_repo.get_event(conn, event_id))
+        row = await events_repo.get_event(conn, event_id)
+        return (await events_repo.envelopes(conn, [row]))[0]
 
 
 @post(
