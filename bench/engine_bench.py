@@ -14,10 +14,12 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import uvloop
 
 import tally
 from tally.core.ids import GENERAL_LEDGER_ID, new_id
@@ -28,6 +30,7 @@ from .common import PgTarget, cpu_seconds
 
 DATABASE = "tally_bench_engine"
 FUNDING = 10_000_000
+T = TypeVar("T")
 
 
 async def run_engine(
@@ -130,20 +133,26 @@ async def _backend_pids(ledger: tally.Ledger) -> list[int]:
         return [int(pid) for (pid,) in rows]
 
 
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop, the event loop ``tally serve`` uses (and embedders should)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def run_engine_benchmarks(
     pg: PgTarget, *, balances: int, seconds: float, concurrency: int, log: Any = print
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     url = asyncio.run(pg.recreate(DATABASE))
     try:
-        results["postgresql"] = asyncio.run(
+        results["postgresql"] = run_on_uvloop(
             run_engine(url, balances=balances, seconds=seconds, concurrency=concurrency, log=log)
         )
     finally:
         asyncio.run(pg.drop(DATABASE))
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'engine.db'}"
-        results["sqlite"] = asyncio.run(
+        results["sqlite"] = run_on_uvloop(
             run_engine(
                 sqlite_url, balances=balances, seconds=seconds, concurrency=concurrency, log=log
             )
