@@ -37,7 +37,7 @@ async def run_engine(
     url: str, *, balances: int, seconds: float, concurrency: int, log: Any = print
 ) -> dict[str, Any]:
     store = "postgresql" if url.startswith("postgres") else "sqlite"
-    async with tally.Ledger.open(url) as ledger:
+    async with tally.Ledger.open(url, tune_gc=True) as ledger:
         ids = await _open_balances(ledger, balances)
         await _fund(ledger, ids)
         results: dict[str, Any] = {"store": store, "balances": balances, "concurrency": concurrency}

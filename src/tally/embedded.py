@@ -82,13 +82,16 @@ class Ledger:
         max_batch: int | None = None,
         pool_size: int | None = None,
         clock: Clock | None = None,
+        tune_gc: bool = False,
     ) -> Ledger:
         """A ledger on ``url`` (``sqlite:///path`` or ``postgresql://...``), not yet started.
 
         ``migrate`` applies the schema migrations on start; ``workers`` also runs the webhook
         relay and the scheduler (hold expiry, scheduled transactions) in this process.
+        ``tune_gc`` applies :func:`tally.tuning.tune_gc` to this process on start (it changes the
+        garbage collector's settings for the whole program, so it is yours to choose).
         """
-        settings = Settings(database_url=url).with_overrides(
+        settings = Settings(database_url=url, gc_tuning=tune_gc).with_overrides(
             auto_migrate=migrate, run_workers=workers, max_batch=max_batch, pool_size=pool_size
         )
         return cls(Services.build(settings, clock=clock))

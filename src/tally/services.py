@@ -8,6 +8,7 @@ from typing import Any
 
 from tally.core.clock import Clock, SystemClock
 from tally.settings import Settings
+from tally.tuning import tune_gc
 from tally.store.database import Database
 from tally.store.engine import PostingEngine
 from tally.store.migrate import upgrade_async
@@ -45,6 +46,8 @@ class Services:
         await self.engine.start()
         for hook in self.extras.get("on_start", []):
             await hook(self)
+        if self.settings.gc_tuning:
+            tune_gc()
         self._started = True
 
     async def stop(self) -> None:

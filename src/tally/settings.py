@@ -53,6 +53,7 @@ class Settings:
     card_encryption_key: str | None = None
     card_hold_seconds: int = 7 * 24 * 3600  # virtual card authorization hold lifetime
     log_level: str = "info"
+    gc_tuning: bool = False  # ``tuning.tune_gc`` when the services start (``tally serve``: on)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +70,7 @@ class Settings:
             pool_size=_int("TALLY_POOL_SIZE", 10),
             run_workers=_bool("TALLY_RUN_WORKERS", True),
             auto_migrate=_bool("TALLY_AUTO_MIGRATE", True),
+            gc_tuning=_bool("TALLY_GC_TUNING", True),
             allow_loopback_webhooks=(
                 _bool("TALLY_ALLOW_LOOPBACK_WEBHOOKS", False)
                 if os.environ.get("TALLY_ALLOW_LOOPBACK_WEBHOOKS")

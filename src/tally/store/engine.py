@@ -49,6 +49,7 @@ from .engine_apply import (
     missing_target,
     planned_references,
     post_records,
+    taken_error,
 )
 from .engine_names import balance_row
 from .engine_ops import (
@@ -350,8 +351,28 @@ class PostingEngine:
                         op.fail(missing_target(step))
                         break
         live = [op for op in batch if op.error is None]
+        await self._refuse_taken(live)
+        live = [op for op in live if op.error is None]
         self._build(live)
         return live
+
+    async def _refuse_taken(self, ops: list[Op]) -> None:
+        """Fail the ops whose references are used already, before any lock is taken.
+
+        Reading this outside the write transaction keeps it out of the time the batch holds its
+        balances' locks. A reference another writer takes after this read is still refused: the
+        unique index rejects the write, and that op alone fails (``_run``)."""
+        refs = planned_references(ops)
+        if not refs:
+            return
+        async with self.db.read() as conn:
+            taken = await self.sql.taken(conn, refs)
+        if not taken:
+            return
+        for op in ops:
+            error = taken_error(op, taken)
+            if error is not None:
+                op.fail(error)
 
     def _build(self, ops: list[Op]) -> None:
         """Build and encode the rows posts would write, before any lock is taken."""
@@ -364,6 +385,7 @@ class PostingEngine:
                     op.built[index] = records
                     for record in records:
                         op.events[record.transaction_id] = event_for(record, created)
+                        op.encoded[record.transaction_id] = self.sql.encode(record)
 
     def unknown_indicators(self, ops: list[Op]) -> set[tuple[str, str]]:
         return names.unknown_indicators(ops, self._indicators)
@@ -389,9 +411,10 @@ class PostingEngine:
         now = self.clock.now()
         async with self.db.write() as conn:
             states = await self.sql.lock(conn, sorted(balance_ids(ops, self._indicators)))
-            taken = await self.sql.taken(conn, planned_references(ops))
             holds = await hold_states(conn, ops)
-            batch = BatchState(states, holds, taken, self._indicators, now)
+            # References used before this batch were refused by ``_refuse_taken``; ``taken``
+            # collects the batch's own, so two ops of one batch cannot share one.
+            batch = BatchState(states, holds, set(), self._indicators, now)
             done: list[Op] = []
             for op in ops:
                 try:
@@ -406,7 +429,9 @@ class PostingEngine:
             check_zero_sum(batch.before, changed)
             ordered = [changed[k] for k in sorted(changed)]
             built = {k: v for op in done for k, v in op.events.items()}
-            await self.sql.write(conn, records, ordered, events_for(records, built, now))
+            encoded = {k: v for op in done for k, v in op.encoded.items()}
+            events = events_for(records, built, now)
+            await self.sql.write(conn, records, ordered, events, encoded)
             for hook in self.after_apply:
                 await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
             scratch: dict[str, Any] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -73,19 +73,34 @@ class Refund:
 Step = Post | Commit | Void | Refund
 
 
-@dataclass(eq=False, slots=True)
 class Op:
-    """One caller's request: its steps are applied together or not at all."""
+    """One caller's request: its steps are applied together or not at all.
 
-    steps: list[Step]
-    extra: Extra | None = None
-    future: asyncio.Future[list[TransactionRecord]] | None = None
-    # filled while the batch runs
-    targets: dict[str, list[TransactionRecord]] = field(default_factory=dict)
-    built: dict[int, list[TransactionRecord]] = field(default_factory=dict)  # by step index
-    events: dict[str, Any] = field(default_factory=dict)  # outbox events, by transaction id
-    error: BaseException | None = None
-    records: list[TransactionRecord] = field(default_factory=list)
+    A plain slotted class (every posting makes one, so its constructor is kept cheap)."""
+
+    __slots__ = (
+        "built",
+        "encoded",
+        "error",
+        "events",
+        "extra",
+        "future",
+        "records",
+        "steps",
+        "targets",
+    )
+
+    def __init__(self, steps: list[Step], extra: Extra | None = None) -> None:
+        self.steps = steps
+        self.extra = extra
+        self.future: asyncio.Future[list[TransactionRecord]] | None = None
+        # filled while the batch runs
+        self.targets: dict[str, list[TransactionRecord]] = {}
+        self.built: dict[int, list[TransactionRecord]] = {}  # by step index
+        self.events: dict[str, Any] = {}  # outbox events, by transaction id
+        self.encoded: dict[str, Any] = {}  # rows as the store sends them, by id
+        self.error: BaseException | None = None
+        self.records: list[TransactionRecord] = []
 
     @property
     def plans(self) -> list[TransferPlan]:

@@ -81,14 +81,19 @@ class PostgresBatchSql:
         driver = await driver_connection(conn)
         return {row[0] for row in await driver.fetch(TAKEN, refs)}
 
+    def encode(self, record: TransactionRecord) -> bytes:
+        return _json.encode(_row(record))
+
     async def write(
         self,
         conn: AsyncConnection,
         records: list[TransactionRecord],
         changed: list[BalanceState],
         events: list[Event],
+        encoded: dict[str, Any],
     ) -> None:
-        rows = _json.encode([_row(r) for r in records]).decode()
+        parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
+        rows = (b"[" + b",".join(parts) + b"]").decode()
         balances = _json.encode(
             [
                 (

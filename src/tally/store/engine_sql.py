@@ -55,13 +55,21 @@ class BatchSql(Protocol):
 
     async def taken(self, conn: AsyncConnection, refs: list[str]) -> set[str]: ...
 
+    def encode(self, record: TransactionRecord) -> Any:
+        """A row as ``write`` sends it; posts' rows are encoded before the batch locks anything."""
+        ...
+
     async def write(
         self,
         conn: AsyncConnection,
         records: list[TransactionRecord],
         changed: list[BalanceState],
         events: list[Event],
-    ) -> None: ...
+        encoded: dict[str, Any],
+    ) -> None:
+        """Insert ``records`` (``encoded`` holds some of them encoded already, by id), update
+        ``changed`` and insert ``events``."""
+        ...
 
 
 def batch_sql(db: Database) -> BatchSql:

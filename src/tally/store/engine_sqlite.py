@@ -66,16 +66,21 @@ class SqliteBatchSql:
         rows = await driver.execute_fetchall(TAKEN, (_json.encode(refs).decode(),))
         return {row[0] for row in rows}
 
+    def encode(self, record: TransactionRecord) -> tuple[Any, ...]:
+        return _row(record)
+
     async def write(
         self,
         conn: AsyncConnection,
         records: list[TransactionRecord],
         changed: list[BalanceState],
         events: list[Event],
+        encoded: dict[str, Any],
     ) -> None:
         driver = await driver_connection(conn)
+        rows = [encoded.get(r.transaction_id) or _row(r) for r in records]
         try:
-            await driver.executemany(INSERT, [_row(r) for r in records])
+            await driver.executemany(INSERT, rows)
         except Exception as exc:
             if type(exc).__name__ == "IntegrityError" and "transactions.reference" in str(exc):
                 raise ReferenceTaken(None, exc) from exc
