@@ -317,3 +317,12 @@ async def wait_for_a_lock_wait(db: Database, within: float = 10.0) -> None:
                 return
         await asyncio.sleep(0.01)
     raise AssertionError("the second batch never reached the database")
+
+
+def test_sqlite_batch_writes_use_one_trip_to_the_driver_thread() -> None:
+    """The one-hop write relies on aiosqlite's private ``_execute``/``_conn``: fail loudly if
+    an upgrade removes them (the engine would silently fall back to three trips)."""
+    import aiosqlite
+
+    assert callable(getattr(aiosqlite.Connection, "_execute", None))
+    assert isinstance(getattr(aiosqlite.Connection, "_conn", None), property)
