@@ -88,6 +88,21 @@ class Database:
             yield conn
 
     @contextlib.asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a few independent reads at the driver level, outside a transaction.
+
+        Each statement sent through ``driver_connection`` is its own (autocommit) transaction:
+        one round trip, no ``BEGIN``/``COMMIT`` around it. For reads that need no snapshot."""
+        try:
+            conn = await self.engine.connect()
+        except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise Unavailable(f"the database is not reachable: {exc}") from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         try:
             conn = await self.engine.connect()

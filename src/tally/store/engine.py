@@ -365,7 +365,7 @@ class PostingEngine:
         refs = planned_references(ops)
         if not refs:
             return
-        async with self.db.read() as conn:
+        async with self.db.single_statements() as conn:
             taken = await self.sql.taken(conn, refs)
         if not taken:
             return
