@@ -61,6 +61,8 @@ def format_timestamp(value: datetime | None) -> str:
     if value is None:
         return "0001-01-01T00:00:00Z"
     value = to_utc(value)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.year < 1000:  # isoformat and strftime agree on four-digit years only
+        return value.strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+        )
+    return value.replace(tzinfo=None).isoformat() + "Z"  # .ffffff only when microseconds

@@ -137,6 +137,9 @@ def resolve_amount(amount: object, precise_amount: object, precision: int) -> in
     return minor
 
 
+_POWERS_OF_TEN = {10**n: n for n in range(0, 19)}
+
+
 def to_major(minor: int, precision: int) -> Decimal:
     """Minor units back to a major-unit Decimal: exact whenever the decimal terminates."""
     if precision == 1:
@@ -147,15 +150,29 @@ def to_major(minor: int, precision: int) -> Decimal:
 
 
 def major_number(minor: int, precision: int) -> int | float:
-    """The ``amount`` field as Blnk renders it: a JSON number (an int when whole)."""
-    value = to_major(minor, precision)
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
+    """The ``amount`` field as Blnk renders it: a JSON number (an int when whole).
+
+    Integer arithmetic: ``minor / precision`` on two ints is the correctly rounded float of the
+    exact quotient (no Decimal, which is slow to set up per call)."""
+    if precision <= 0:
+        raise InvalidAmount(f"precision must be positive; got {precision}")
+    if minor % precision == 0:
+        return minor // precision
+    try:
+        return minor / precision
+    except OverflowError:  # beyond a double's range: what float() of the Decimal gives
+        return float(to_major(minor, precision))
 
 
 def major_string(minor: int, precision: int) -> str:
     """The exact decimal string of an amount (Blnk's ``amount_string``)."""
+    digits = _POWERS_OF_TEN.get(precision)
+    if digits is not None:  # the usual case, in integers: 1, 10, 100 ... minor units
+        whole, part = divmod(abs(minor), precision)
+        sign = "-" if minor < 0 else ""
+        if not part:
+            return f"{sign}{whole}"
+        return f"{sign}{whole}.{part:0{digits}d}".rstrip("0")
     value = to_major(minor, precision)
     if not value:
         return "0"
