@@ -11,7 +11,7 @@ writers are serialized, gaps never happen.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,8 +177,17 @@ async def lock_cursor(
     return Cursor(int(row.position), {int(k): int(v) for k, v in (row.gaps or [])})
 
 
-async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[TailEvent]:
-    """Events not handed on yet (late ones first), advancing ``cursor`` in memory."""
+async def take(
+    conn: AsyncConnection,
+    cursor: Cursor,
+    *,
+    limit: int,
+    render: Collection[str] | None = None,
+) -> list[TailEvent]:
+    """Events not handed on yet (late ones first), advancing ``cursor`` in memory.
+
+    Payloads are rendered (``event_payloads.hydrate``) for every event, or, when ``render``
+    names event types, for those types only; the others keep what is stored."""
     wall = _wall_now()
     taken: list[Any] = []
     if cursor.gaps:
@@ -206,7 +215,10 @@ async def take(conn: AsyncConnection, cursor: Cursor, *, limit: int) -> list[Tai
         cursor.position = int(rows[-1].id)
     if len(cursor.gaps) > MAX_GAPS:
         cursor.gaps = dict(sorted(cursor.gaps.items())[-MAX_GAPS:])
-    payloads = await hydrate(conn, [(row.type, row.subject_id, row.payload) for row in taken])
+    wanted = [row for row in taken if render is None or row.type in render]
+    rendered = await hydrate(conn, [(row.type, row.subject_id, row.payload) for row in wanted])
+    by_id = {id(row): payload for row, payload in zip(wanted, rendered, strict=True)}
+    payloads = [by_id.get(id(row), dict(row.payload or {})) for row in taken]
     return [
         TailEvent(int(row.id), row.event_id, row.type, payload, row.created_at)
         for row, payload in zip(taken, payloads, strict=True)

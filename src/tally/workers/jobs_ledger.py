@@ -151,6 +151,9 @@ async def _reject(services: Services, row: TransactionRecord, exc: TallyError) -
         return  # another worker settled it a moment ago
 
 
+EVENTS_WITH_JOBS = frozenset({"transaction.inflight", "transaction.scheduled"})
+
+
 async def jobs_from_event(
     conn: AsyncConnection, event_type: str, payload: dict[str, object], *, now: datetime
 ) -> None:

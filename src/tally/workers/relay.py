@@ -135,7 +135,12 @@ class Relay:
                 cursor = await events_repo.lock_cursor(conn, now=now)
                 if cursor is None:
                     return total  # another worker is fanning out right now
-                events = await events_repo.take(conn, cursor, limit=self.config.fan_out_batch)
+                events = await events_repo.take(
+                    conn,
+                    cursor,
+                    limit=self.config.fan_out_batch,
+                    render=jobs_ledger.EVENTS_WITH_JOBS,  # deliveries render theirs when sent
+                )
                 if events:
                     routes = await webhooks_repo.enabled_routes(conn)
                     await deliveries_repo.fan_out(conn, events, routes, now=now)
