@@ -8,10 +8,10 @@ from typing import Any
 
 from tally.core.clock import Clock, SystemClock
 from tally.settings import Settings
-from tally.tuning import tune_gc
 from tally.store.database import Database
 from tally.store.engine import PostingEngine
 from tally.store.migrate import upgrade_async
+from tally.tuning import tune_gc
 
 log = logging.getLogger("tally")
 

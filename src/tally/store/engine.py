@@ -49,7 +49,6 @@ from .engine_apply import (
     missing_target,
     planned_references,
     post_records,
-    taken_error,
 )
 from .engine_names import balance_row
 from .engine_ops import (
@@ -285,13 +284,13 @@ class PostingEngine:
             ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
 
     async def _run(self, batch: list[Op]) -> None:
-        live = await self._prepare(batch)
+        live, taken = await self._prepare(batch)
         transient = 0
         while live:
             for op in live:
                 op.reset()
             try:
-                await self._apply(live)
+                await self._apply(live, taken)
                 return
             except _OpFailed as failure:
                 failure.op.fail(failure.error)
@@ -299,7 +298,7 @@ class PostingEngine:
             except ReferenceTaken as exc:
                 culprit = _owner(live, exc.reference)
                 if culprit is None:
-                    await self._isolate(live, exc)
+                    await self._isolate(live, exc, taken)
                     return
                 culprit.fail(duplicate_error(_record(culprit, exc.reference)))
                 live = [op for op in live if op is not culprit]
@@ -312,17 +311,17 @@ class PostingEngine:
                     transient += 1
                     log.info("batch of %d retried after %s", len(live), exc)
                     continue
-                await self._isolate(live, exc)
+                await self._isolate(live, exc, taken)
                 return
 
-    async def _isolate(self, ops: list[Op], exc: BaseException) -> None:
+    async def _isolate(self, ops: list[Op], exc: BaseException, taken: set[str]) -> None:
         if len(ops) == 1:
             ops[0].fail(_translate(exc, ops[0]))
             return
         for op in ops:
             op.reset()
             try:
-                await self._apply([op])
+                await self._apply([op], taken)
             except _OpFailed as failure:
                 op.fail(failure.error)
             except Exception as error:
@@ -330,7 +329,7 @@ class PostingEngine:
 
     # ---- step 1: resolve names and targets outside the write transaction -------------------
 
-    async def _prepare(self, batch: list[Op]) -> list[Op]:
+    async def _prepare(self, batch: list[Op]) -> tuple[list[Op], set[str]]:
         wanted = self.unknown_indicators(batch)
         if wanted:
             try:
@@ -338,7 +337,7 @@ class PostingEngine:
             except TallyError as exc:
                 for op in batch:
                     op.fail(exc)
-                return []
+                return [], set()
         targets = {tid for op in batch for tid in op.target_ids}
         if targets:
             found = await self.load_targets(targets)
@@ -351,28 +350,23 @@ class PostingEngine:
                         op.fail(missing_target(step))
                         break
         live = [op for op in batch if op.error is None]
-        await self._refuse_taken(live)
-        live = [op for op in live if op.error is None]
+        taken = await self._taken(live)
         self._build(live)
-        return live
+        return live, taken
 
-    async def _refuse_taken(self, ops: list[Op]) -> None:
-        """Fail the ops whose references are used already, before any lock is taken.
+    async def _taken(self, ops: list[Op]) -> set[str]:
+        """Which of the batch's references are used already, read before any lock is taken.
 
         Reading this outside the write transaction keeps it out of the time the batch holds its
-        balances' locks. A reference another writer takes after this read is still refused: the
-        unique index rejects the write, and that op alone fails (``_run``)."""
+        balances' locks; the ops meet it in ``apply_op`` exactly where they met the read under
+        lock before (so an op's first error is the same). A reference another writer takes after
+        this read is still refused: the unique index rejects the write, and that op alone fails
+        (``_run``)."""
         refs = planned_references(ops)
         if not refs:
-            return
+            return set()
         async with self.db.single_statements() as conn:
-            taken = await self.sql.taken(conn, refs)
-        if not taken:
-            return
-        for op in ops:
-            error = taken_error(op, taken)
-            if error is not None:
-                op.fail(error)
+            return await self.sql.taken(conn, refs)
 
     def _build(self, ops: list[Op]) -> None:
         """Build and encode the rows posts would write, before any lock is taken."""
@@ -407,14 +401,14 @@ class PostingEngine:
 
     # ---- steps 2..4: one write transaction -------------------------------------------------
 
-    async def _apply(self, ops: list[Op]) -> None:
+    async def _apply(self, ops: list[Op], taken: set[str]) -> None:
         now = self.clock.now()
         async with self.db.write() as conn:
             states = await self.sql.lock(conn, sorted(balance_ids(ops, self._indicators)))
             holds = await hold_states(conn, ops)
-            # References used before this batch were refused by ``_refuse_taken``; ``taken``
-            # collects the batch's own, so two ops of one batch cannot share one.
-            batch = BatchState(states, holds, set(), self._indicators, now)
+            # ``taken``: references used before this batch (read by ``_taken``); apply_op adds
+            # the batch's own, so two ops of one batch cannot share one.
+            batch = BatchState(states, holds, set(taken), self._indicators, now)
             done: list[Op] = []
             for op in ops:
                 try:

@@ -87,17 +87,6 @@ def planned_references(ops: Iterable[Op]) -> list[str]:
     return refs
 
 
-def taken_error(op: Op, taken: set[str]) -> TallyError | None:
-    """The error ``op`` would get because one of its references is already used, if any."""
-    for step in op.steps:
-        for reference in _references_of(step, op):
-            try:
-                _check_reference(reference, taken, step)
-            except TallyError as exc:
-                return exc
-    return None
-
-
 def open_hold_ids(ops: Iterable[Op]) -> list[str]:
     return sorted(
         {
