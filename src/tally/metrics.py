@@ -21,3 +21,20 @@ ENGINE_BATCH_SIZE = Histogram(
 ENGINE_OPERATIONS = Counter(
     "tally_engine_operations_total", "Posting engine operations by outcome", ["outcome"]
 )
+
+_HTTP_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def record_http(method: str, resource: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency; the labelled children are looked up once per
+    (method, resource, status), not per request (``labels()`` takes a lock and builds a key)."""
+    key = (method, resource, status)
+    children = _HTTP_CHILDREN.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, resource, str(status)),
+            HTTP_LATENCY.labels(resource),
+        )
+        _HTTP_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)

@@ -1,4 +1,10 @@
-"""The HTTP application: Litestar routes + Tally's middleware, built from ``Services``."""
+"""The HTTP application: Litestar routes + Tally's middleware, built from ``Services``.
+
+``TallyApp`` is Litestar with one addition: the hot ledger routes (``POST /transactions``,
+``PUT /transactions/inflight/{id}``, ``GET /balances/{id}``) are answered by ``api.fastpath`` in raw
+ASGI (the same answers, a fraction of the CPU); everything else, and whatever the fast path leaves
+to the framework, goes through Litestar as usual.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from tally.services import Services
 from tally.settings import Settings
 
 from .errors import EXCEPTION_HANDLERS
+from .fastpath import FastPath
 from .middleware import TallyMiddleware
 from .routes import ledger, system, transactions
 
@@ -36,7 +43,27 @@ def _optional_routes() -> list[Any]:
     return found
 
 
-def create_app(services: Services) -> Litestar:
+class TallyApp(Litestar):
+    """Litestar, with the hot ledger routes answered by ``fast_path`` when one is set."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fast = self.fast_path
+        if fast is not None:
+            route = fast.route(scope)
+            if route is not None:
+                await fast.serve(route, scope, receive, send)
+                return
+        await Litestar.__call__(self, scope, receive, send)
+
+    async def framework(self, scope: Any, receive: Any, send: Any) -> None:
+        """Litestar alone (the fast path's fallback)."""
+        await Litestar.__call__(self, scope, receive, send)
+
+
+def create_app(services: Services, *, fast_path: bool = True) -> TallyApp:
+    """The app; ``fast_path=False`` leaves the hot routes to Litestar too (the tests compare)."""
     handlers = [h for module in ROUTE_MODULES + _optional_routes() for h in module.ROUTES]
     middleware_holder: dict[str, TallyMiddleware] = {}
 
@@ -59,7 +86,7 @@ def create_app(services: Services) -> Litestar:
     async def on_shutdown() -> None:
         await services.stop()
 
-    app = Litestar(
+    app = TallyApp(
         route_handlers=handlers,
         middleware=[tally_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -76,9 +103,11 @@ def create_app(services: Services) -> Litestar:
         ),
         debug=False,
     )
+    if fast_path:
+        app.fast_path = FastPath(services, app.framework)
     return app
 
 
-def app_from_env() -> Litestar:
+def app_from_env() -> TallyApp:
     """ASGI factory for ``uvicorn --factory tally.api.app:app_from_env``."""
     return create_app(Services.build(Settings.from_env()))

@@ -66,14 +66,18 @@ def encode_error(status: int, code: str, message: str, details: Any = None) -> b
     return msgspec.json.encode(envelope(code, message, details, legacy=status == 400))
 
 
-def tally_error_response(exc: e.TallyError) -> Response[Any]:
+def tally_error_answer(exc: e.TallyError) -> tuple[int, dict[str, Any]]:
+    """The status and envelope a route answers a ``TallyError`` with (a 5xx is logged)."""
     status = status_for(exc)
     if status >= 500:
         log.error("request failed: %s", exc.message)
-    return Response(
-        envelope(exc.code, exc.message, exc.details, legacy=isinstance(exc, e.ValidationFailed)),
-        status_code=status,
-    )
+    legacy = isinstance(exc, e.ValidationFailed)
+    return status, envelope(exc.code, exc.message, exc.details, legacy=legacy)
+
+
+def tally_error_response(exc: e.TallyError) -> Response[Any]:
+    status, body = tally_error_answer(exc)
+    return Response(body, status_code=status)
 
 
 def _validation_code(request: Request[Any, Any, Any]) -> str:
@@ -135,9 +139,15 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return Response(envelope(code, message, legacy=status == 400), status_code=status)
 
 
+def unexpected_answer(method: str, path: str) -> tuple[int, dict[str, Any]]:
+    """A bug, not a business failure: logged with its traceback (call it from ``except``)."""
+    log.exception("unhandled error on %s %s", method, path)
+    return 500, envelope("GEN_INTERNAL", "internal server error")
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Response(envelope("GEN_INTERNAL", "internal server error"), status_code=500)
+    status, body = unexpected_answer(request.method, request.url.path)
+    return Response(body, status_code=status)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -8,6 +8,10 @@
 - Idempotency-Key on POST: the first response (2xx or 4xx) is stored and replayed for a retry with
   the same key and body; the same key with a different body is a 409; a retry while the first is
   still running is a 409 too. Keys are scoped per caller. 5xx responses are not remembered.
+
+``api.fastpath`` answers the hot ledger routes in front of Litestar with these same pieces
+(``read_body``, ``authenticate``, ``idempotent``, ``send_error``, ``record_http``), so one set of
+rules applies to every route.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from tally.core.errors import (
     PayloadTooLarge,
     TallyError,
 )
-from tally.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from tally.metrics import record_http
 from tally.services import Services
 from tally.store import access_repo
 
@@ -127,32 +131,25 @@ class TallyMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_counted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
+        counted = StatusSend(send)
         try:
-            await self._handle(scope, receive, send_counted)
+            await self._handle(scope, receive, counted)
         finally:
             resource = resource_for(scope["path"]) or "other"
-            HTTP_REQUESTS.labels(scope["method"], resource, str(status["code"])).inc()
-            HTTP_LATENCY.labels(resource).observe(time.perf_counter() - started)
+            record_http(scope["method"], resource, counted.status, time.perf_counter() - started)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body: bytes | None = None
             if scope["method"] in ("POST", "PUT", "PATCH"):
-                body = await self._read_body(scope, receive)
-            principal = await self._authenticate(scope)
+                body = await read_body(scope, receive, self.settings.max_body_bytes)
+            principal = await self.authenticate(scope)
             scope.setdefault("state", {})["principal"] = principal
             if body is not None:
-                receive = _replay(body)
-            key = _header(scope, b"idempotency-key") if scope["method"] == "POST" else None
+                receive = replay(body)
+            key = header(scope, b"idempotency-key") if scope["method"] == "POST" else None
             if key and body is not None:
-                await self._idempotent(scope, receive, send, principal, key, body)
+                await self.idempotent(self.app, scope, receive, send, principal, key, body)
                 return
         except DashboardSignIn:
             await send(
@@ -165,31 +162,13 @@ class TallyMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
         except TallyError as exc:
-            await _send_error(send, exc)
+            await send_error(send, exc)
             return
         await self.app(scope, receive, send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.settings.max_body_bytes
-        length = _header(scope, b"content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    async def _authenticate(self, scope: Scope) -> Principal:
+    async def authenticate(self, scope: Scope) -> Principal:
+        """Who is calling (``ANONYMOUS`` when no master key is configured); raises an
+        ``AuthError`` or ``Forbidden`` for a caller who may not call this path."""
         master = self.settings.master_key
         if master is None:
             return ANONYMOUS
@@ -198,9 +177,9 @@ class TallyMiddleware:
             return ANONYMOUS
         if path == "/dashboard" or path.startswith("/dashboard/"):
             return self._dashboard_session(scope, master)
-        secret = _header(scope, b"x-blnk-key")
+        secret = header(scope, b"x-blnk-key")
         if not secret:
-            auth = _header(scope, b"authorization") or ""
+            auth = header(scope, b"authorization") or ""
             if auth[:7].lower() == "bearer ":
                 secret = auth[7:].strip()
         if not secret:
@@ -228,7 +207,7 @@ class TallyMiddleware:
     def _dashboard_session(scope: Scope, master: str) -> Principal:
         from .routes.dashboard import COOKIE, session_token
 
-        cookies = _header(scope, b"cookie") or ""
+        cookies = header(scope, b"cookie") or ""
         for part in cookies.split(";"):
             name, _, value = part.strip().partition("=")
             if name == COOKIE and hmac.compare_digest(value, session_token(master)):
@@ -258,8 +237,9 @@ class TallyMiddleware:
         message = scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
         return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
-    async def _idempotent(
+    async def idempotent(
         self,
+        app: ASGIApp,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -294,7 +274,7 @@ class TallyMiddleware:
             held.append(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await app(scope, receive, capture)
         finally:
             status = captured["status"]
             async with db.write() as conn:
@@ -310,14 +290,55 @@ class TallyMiddleware:
             await send(message)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; ``PayloadTooLarge`` as soon as it passes ``limit`` (at once when
+    the declared Content-Length does). A disconnect ends the body where it is."""
+    length = header(scope, b"content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message
+            chunks.append(chunk)
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class StatusSend:
+    """``send`` that remembers the response status, for the request metrics."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
     return None
 
 
-def _replay(body: bytes) -> Receive:
+def replay(body: bytes) -> Receive:
+    """A ``receive`` that hands an already read body on (then reports a disconnect)."""
     sent = False
 
     async def receive() -> Message:
@@ -330,7 +351,8 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-async def _send_error(send: Send, exc: TallyError) -> None:
+async def send_error(send: Send, exc: TallyError) -> None:
+    """The middleware's own refusals (413, 401, 403, 409): Blnk's envelope, legacy key on 400."""
     status = status_for(exc)
     await _send_raw(send, status, encode_error(status, exc.code, exc.message, exc.details))
 

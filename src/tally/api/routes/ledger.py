@@ -13,6 +13,7 @@ from tally.core.ids import GENERAL_LEDGER_ID, has_prefix, new_id
 from tally.core.ledger.records import BalanceRecord, LedgerRecord
 from tally.core.ledger.transfers import INDICATOR_PATTERN
 from tally.core.ledger.views import balance_view, ledger_view
+from tally.services import Services
 from tally.store import ledger_repo as repo
 
 from ..deps import require, services
@@ -90,7 +91,12 @@ async def create_balance(data: BalanceIn, state: State) -> dict[str, Any]:
 
 @get("/balances/{balance_id:str}", tags=["balances"], summary="Get a balance")
 async def get_balance(balance_id: str, state: State) -> dict[str, Any]:
-    async with services(state).db.read() as conn:
+    return await balance_by_id(services(state), balance_id)
+
+
+async def balance_by_id(svc: Services, balance_id: str) -> dict[str, Any]:
+    """``GET /balances/{id}``' answer (shared with ``api.fastpath``, which answers it too)."""
+    async with svc.db.read() as conn:
         return balance_view(await repo.get_balance(conn, balance_id))
 
 

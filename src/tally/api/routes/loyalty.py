@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from tally.core.errors import MalformedRequest
 from tally.core.loyalty.errors import LoyaltyInvalid
 from tally.store import loyalty_adjust as adjustments
+from tally.store import loyalty_award as awards
 from tally.store import loyalty_members as members
 from tally.store import loyalty_payments as payments
 from tally.store import loyalty_programs as programs
@@ -272,7 +273,7 @@ async def fail_payment(payment_id: str, request: Request[Any, Any, Any], state: 
     summary="Replay the award for a member linked after completion (idempotent)",
 )
 async def award_payment(payment_id: str, state: State) -> Body:
-    return await payments.award_payment(services(state), payment_id)
+    return await awards.award_payment(services(state), payment_id)
 
 
 @post(

@@ -123,9 +123,19 @@ def _with_amount(record: TransactionRecord, amount: int) -> TransactionRecord:
 )
 async def create_transaction(data: TransactionIn, state: State) -> Any:
     svc = services(state)
-    plan = plan_transfer(to_request(data), now=svc.clock.now())
+    plan = plan_for(svc, data)
     if data.dry_run:
         return await dry_run.preview_transfer(svc.engine, plan)
+    return await post_plan(svc, plan)
+
+
+def plan_for(svc: Services, data: TransactionIn) -> TransferPlan:
+    """``POST /transactions``' checks (shared with ``api.fastpath``, which answers it too)."""
+    return plan_transfer(to_request(data), now=svc.clock.now())
+
+
+async def post_plan(svc: Services, plan: TransferPlan) -> dict[str, Any]:
+    """Post a checked request and answer with its view (shared with ``api.fastpath``)."""
     records = await svc.engine.post(plan)
     return plan_view(plan, records)
 
@@ -164,6 +174,13 @@ async def update_inflight(transaction_id: str, data: InflightUpdateIn, state: St
             data.precise_amount,
             data.meta_data,
         )
+    return await settle_inflight(svc, transaction_id, data)
+
+
+async def settle_inflight(
+    svc: Services, transaction_id: str, data: InflightUpdateIn
+) -> dict[str, Any]:
+    """Commit or void a hold and answer with its view (shared with ``api.fastpath``)."""
     records = await _settle(
         svc, transaction_id, data.status, data.amount, data.precise_amount, data.meta_data
     )
