@@ -20,6 +20,7 @@ from tally.core.ledger.records import TransactionRecord
 
 from .engine_sql import (
     EVENT_COLUMNS,
+    MONITORED,
     TXN_COLUMNS,
     Event,
     ReferenceTaken,
@@ -35,6 +36,7 @@ _json = msgspec.json.Encoder()
 _STATE = (
     "balance_id, currency, allow_overdraft, indicator, credit_balance::text, "
     "debit_balance::text, inflight_credit_balance::text, inflight_debit_balance::text, version"
+    f", {MONITORED}"
 )
 LOCK = (
     f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[]) "

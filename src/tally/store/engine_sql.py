@@ -144,6 +144,12 @@ async def hold_states(conn: AsyncConnection, ops: list[Op]) -> dict[str, HoldSta
     return holds
 
 
+# Read with every balance the engine locks: whether a monitor watches it, so the monitor hook
+# queries ``balance_monitors`` only for batches that touch a watched balance. A monitor is created
+# under a key-share lock on its balance, which waits for a batch holding that balance.
+MONITORED = "EXISTS (SELECT 1 FROM balance_monitors AS m WHERE m.balance_id = balances.balance_id)"
+
+
 def state_from(row: Sequence[Any]) -> BalanceState:
     """A balance read by ``lock``/``read`` (amounts as text or integers, exact either way)."""
     return BalanceState(
@@ -156,6 +162,7 @@ def state_from(row: Sequence[Any]) -> BalanceState:
         _int(row[6]),
         _int(row[7]),
         int(row[8]),
+        bool(row[9]) if len(row) > 9 else True,
     )
 
 

@@ -19,6 +19,7 @@ from tally.core.ledger.records import TransactionRecord
 
 from .engine_sql import (
     EVENT_COLUMNS,
+    MONITORED,
     TXN_COLUMNS,
     Event,
     ReferenceTaken,
@@ -34,6 +35,7 @@ _json = msgspec.json.Encoder()
 _STATE = (
     "balance_id, currency, allow_overdraft, indicator, credit_balance, debit_balance, "
     "inflight_credit_balance, inflight_debit_balance, version"
+    f", {MONITORED}"
 )
 READ = f"SELECT {_STATE} FROM balances WHERE balance_id IN (SELECT value FROM json_each(?))"
 TAKEN = "SELECT reference FROM transactions WHERE reference IN (SELECT value FROM json_each(?))"

@@ -197,11 +197,15 @@ async def check_monitors(
     after: dict[str, BalanceState],
     now: datetime,
 ) -> None:
-    """The engine hook: fire every monitor whose condition this batch made true."""
-    if not after:
+    """The engine hook: fire every monitor whose condition this batch made true.
+
+    Balances the engine read as unwatched (``BalanceState.monitored``) are skipped, so a batch
+    that touches no watched balance costs no query here."""
+    watched = sorted(k for k, v in after.items() if v.monitored)
+    if not watched:
         return
     rows = await conn.execute(
-        sa.select(monitors).where(monitors.c.balance_id.in_(sorted(after))).order_by(monitors.c.id)
+        sa.select(monitors).where(monitors.c.balance_id.in_(watched)).order_by(monitors.c.id)
     )
     for row in rows:
         old, new = before.get(row.balance_id), after[row.balance_id]

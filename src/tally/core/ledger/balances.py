@@ -32,6 +32,7 @@ class BalanceState:
     inflight_credit_balance: int = 0
     inflight_debit_balance: int = 0
     version: int = 0
+    monitored: bool = True  # whether a balance monitor watches it (False only when known)
 
     @property
     def balance(self) -> int:
@@ -56,6 +57,7 @@ class BalanceState:
             self.inflight_credit_balance,
             self.inflight_debit_balance,
             self.version,
+            self.monitored,
         )
 
 
