@@ -284,13 +284,13 @@ class PostingEngine:
             ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
 
     async def _run(self, batch: list[Op]) -> None:
-        live, taken = await self._prepare(batch)
+        live = await self._prepare(batch)
         transient = 0
         while live:
             for op in live:
                 op.reset()
             try:
-                await self._apply(live, taken)
+                await self._apply(live)
                 return
             except _OpFailed as failure:
                 failure.op.fail(failure.error)
@@ -298,7 +298,7 @@ class PostingEngine:
             except ReferenceTaken as exc:
                 culprit = _owner(live, exc.reference)
                 if culprit is None:
-                    await self._isolate(live, exc, taken)
+                    await self._isolate(live, exc)
                     return
                 culprit.fail(duplicate_error(_record(culprit, exc.reference)))
                 live = [op for op in live if op is not culprit]
@@ -311,17 +311,17 @@ class PostingEngine:
                     transient += 1
                     log.info("batch of %d retried after %s", len(live), exc)
                     continue
-                await self._isolate(live, exc, taken)
+                await self._isolate(live, exc)
                 return
 
-    async def _isolate(self, ops: list[Op], exc: BaseException, taken: set[str]) -> None:
+    async def _isolate(self, ops: list[Op], exc: BaseException) -> None:
         if len(ops) == 1:
             ops[0].fail(_translate(exc, ops[0]))
             return
         for op in ops:
             op.reset()
             try:
-                await self._apply([op], taken)
+                await self._apply([op])
             except _OpFailed as failure:
                 op.fail(failure.error)
             except Exception as error:
@@ -329,7 +329,7 @@ class PostingEngine:
 
     # ---- step 1: resolve names and targets outside the write transaction -------------------
 
-    async def _prepare(self, batch: list[Op]) -> tuple[list[Op], set[str]]:
+    async def _prepare(self, batch: list[Op]) -> list[Op]:
         wanted = self.unknown_indicators(batch)
         if wanted:
             try:
@@ -337,7 +337,7 @@ class PostingEngine:
             except TallyError as exc:
                 for op in batch:
                     op.fail(exc)
-                return [], set()
+                return []
         targets = {tid for op in batch for tid in op.target_ids}
         if targets:
             found = await self.load_targets(targets)
@@ -350,23 +350,8 @@ class PostingEngine:
                         op.fail(missing_target(step))
                         break
         live = [op for op in batch if op.error is None]
-        taken = await self._taken(live)
         self._build(live)
-        return live, taken
-
-    async def _taken(self, ops: list[Op]) -> set[str]:
-        """Which of the batch's references are used already, read before any lock is taken.
-
-        Reading this outside the write transaction keeps it out of the time the batch holds its
-        balances' locks; the ops meet it in ``apply_op`` exactly where they met the read under
-        lock before (so an op's first error is the same). A reference another writer takes after
-        this read is still refused: the unique index rejects the write, and that op alone fails
-        (``_run``)."""
-        refs = planned_references(ops)
-        if not refs:
-            return set()
-        async with self.db.single_statements() as conn:
-            return await self.sql.taken(conn, refs)
+        return live
 
     def _build(self, ops: list[Op]) -> None:
         """Build and encode the rows posts would write, before any lock is taken."""
@@ -401,14 +386,14 @@ class PostingEngine:
 
     # ---- steps 2..4: one write transaction -------------------------------------------------
 
-    async def _apply(self, ops: list[Op], taken: set[str]) -> None:
+    async def _apply(self, ops: list[Op]) -> None:
         now = self.clock.now()
         async with self.db.write() as conn:
-            states = await self.sql.lock(conn, sorted(balance_ids(ops, self._indicators)))
+            # One statement locks the balances and says which references are used already.
+            ids = sorted(balance_ids(ops, self._indicators))
+            states, taken = await self.sql.lock(conn, ids, planned_references(ops))
             holds = await hold_states(conn, ops)
-            # ``taken``: references used before this batch (read by ``_taken``); apply_op adds
-            # the batch's own, so two ops of one batch cannot share one.
-            batch = BatchState(states, holds, set(taken), self._indicators, now)
+            batch = BatchState(states, holds, taken, self._indicators, now)
             done: list[Op] = []
             for op in ops:
                 try:

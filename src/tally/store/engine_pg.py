@@ -39,7 +39,8 @@ _STATE = (
     f", {MONITORED}"
 )
 LOCK = (
-    f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[]) "
+    f"SELECT {_STATE}, (SELECT array_agg(reference) FROM transactions "
+    "WHERE reference = ANY($2::varchar[])) FROM balances WHERE balance_id = ANY($1::varchar[]) "
     "ORDER BY balance_id FOR UPDATE"
 )
 READ = f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[])"
@@ -68,10 +69,16 @@ WHERE bal.balance_id = v->>0
 
 
 class PostgresBatchSql:
-    async def lock(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
+    async def lock(
+        self, conn: AsyncConnection, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
         # Through SQLAlchemy: its first statement is what opens the database transaction.
-        result = await conn.exec_driver_sql(LOCK, (sorted(ids),))
-        return {row[0]: state_from(row) for row in result.all()}
+        rows = (await conn.exec_driver_sql(LOCK, (sorted(ids), refs))).all()
+        if not rows:
+            return {}, await self.taken(conn, refs)
+        first: Any = rows[0]
+        used: list[str] | None = first[10]
+        return {row[0]: state_from(row) for row in rows}, set(used or ())
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
         result = await conn.exec_driver_sql(READ, (sorted(ids),))

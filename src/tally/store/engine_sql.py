@@ -2,10 +2,10 @@
 
 A batch costs the same handful of statements whatever its size:
 
-- ``lock``: read every balance the batch touches, locked (``FOR UPDATE``) in ``balance_id`` order
+- ``lock``: read every balance the batch touches, locked (``FOR UPDATE``) in ``balance_id`` order,
+  and, in the same statement, which of the batch's references are already used
   on PostgreSQL, so two processes never wait on each other in a cycle. SQLite has one writer at a
   time (``BEGIN IMMEDIATE``), so a plain read is already exclusive;
-- ``taken``: which of the batch's references are already used;
 - ``write``: the transaction rows, the new balance values and the outbox events. On PostgreSQL
   that is one statement fed three JSON documents (``engine_pg``); on SQLite three
   ``executemany`` calls (``engine_sqlite``).
@@ -49,7 +49,12 @@ EVENT_COLUMNS = "event_id, type, subject_id, payload, created_at"
 
 
 class BatchSql(Protocol):
-    async def lock(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]: ...
+    async def lock(
+        self, conn: AsyncConnection, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
+        """Lock and read the balances ``ids``; also which of ``refs`` are used already (one
+        round trip: every trip through a busy event loop waits its turn)."""
+        ...
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]: ...
 

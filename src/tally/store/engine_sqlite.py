@@ -31,6 +31,7 @@ from .types import to_micros
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _json = msgspec.json.Encoder()
+_decode = msgspec.json.Decoder(list[str]).decode
 
 _STATE = (
     "balance_id, currency, allow_overdraft, indicator, credit_balance, debit_balance, "
@@ -38,6 +39,11 @@ _STATE = (
     f", {MONITORED}"
 )
 READ = f"SELECT {_STATE} FROM balances WHERE balance_id IN (SELECT value FROM json_each(?))"
+LOCK = (
+    f"SELECT {_STATE}, (SELECT json_group_array(reference) FROM transactions "
+    "WHERE reference IN (SELECT value FROM json_each(?))) "
+    "FROM balances WHERE balance_id IN (SELECT value FROM json_each(?))"
+)
 TAKEN = "SELECT reference FROM transactions WHERE reference IN (SELECT value FROM json_each(?))"
 INSERT = f"INSERT INTO transactions ({TXN_COLUMNS}) VALUES ({', '.join('?' * 21)})"
 EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
@@ -54,8 +60,16 @@ def _amount(value: int) -> int | str:
 
 
 class SqliteBatchSql:
-    async def lock(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
-        return await self.read(conn, ids)
+    async def lock(
+        self, conn: AsyncConnection, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
+        # The batch holds SQLite's write lock already (BEGIN IMMEDIATE): reading is locking.
+        driver = await driver_connection(conn)
+        params = (_json.encode(refs).decode(), _json.encode(sorted(ids)).decode())
+        rows = await driver.execute_fetchall(LOCK, params)
+        if not rows:
+            return {}, await self.taken(conn, refs)
+        return {row[0]: state_from(row) for row in rows}, set(_decode(rows[0][10]))
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
         driver = await driver_connection(conn)
