@@ -1,13 +1,21 @@
 """Authorizations on virtual cards: approve (hold), decline, capture, reverse and expire.
 
 An approval is one ledger hold (card balance -> ``@CardNetwork``) posted through the posting engine
-with the ``auth_`` row and its ``card.authorization.approved`` event written in the same database
-transaction. The checks that depend on other authorizations (the per-day limit) and on the card's
-latest state run inside that transaction, after the engine has locked the card's balance (state
-changes take that lock too), as one conditional ``INSERT ... SELECT ... WHERE`` so an approval
-costs a single extra round trip. Concurrent authorizations on one card are therefore decided one
-after the other and never overspend it.
+with the ``auth_`` row, its expiry job and its ``card.authorization.approved`` event written in the
+same database transaction. Every approval of a batch holds ``@CardNetwork``, the hot balance, so
+the rows are built before the posting and queued on the batch (``loyalty_writes.WriteSet``): one
+statement writes the whole batch's approvals, with a check that each card is still ACTIVE. The
+check runs after the engine has locked the card's balance (state changes take that lock too), so
+it cannot be overtaken; a card that left ACTIVE fails the statement, the engine replays the batch
+one operation at a time, and that authorization is decided again from a fresh read of the card.
+A card with a per-day limit depends on the authorizations before it: its row is inserted inside
+the batch at once, as one conditional ``INSERT ... SELECT ... WHERE`` (one round trip), so
+concurrent authorizations on one card are decided one after the other and never overspend it.
 The engine's own funds check decides ``insufficient_funds``.
+
+Cards are read through a per-process cache of the fields that never change (the state is always
+re-checked in the write), and a cache miss joins the other misses of the moment in one read
+(``loyalty_lookup.Coalesced``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.cards.authorization import (
     Authorization,
+    AuthorizationRequest,
     AuthStatus,
     Decline,
     capture_amount,
@@ -31,16 +40,19 @@ from tally.core.cards.authorization import (
     parse_request,
     static_decline,
 )
-from tally.core.cards.errors import AuthorizationNotPending
+from tally.core.cards.errors import AuthorizationNotPending, VirtualCardNotFound
 from tally.core.cards.model import CardState, VirtualCard
 from tally.core.cards.views import authorization_view
 from tally.core.errors import AlreadyCommitted, AlreadyVoided, InsufficientFunds, TallyError
 from tally.core.ids import new_id
 from tally.core.ledger.records import TransactionRecord
+from tally.core.loyalty.errors import StalePlan
 
 from . import cards_repo
+from . import tables_cards as tc
 from .engine import Commit, Post, Step, Void
-from .jobs_repo import schedule
+from .loyalty_lookup import Coalesced, driver_rows
+from .loyalty_writes import WriteSet, install
 from .outbox import emit
 
 if TYPE_CHECKING:
@@ -49,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tally.cards")
 
 EXPIRY_JOB = "cards.authorization_expiry"
+ATTEMPTS = 3
 
 
 class AuthorizationDeclined(TallyError):
@@ -68,7 +81,6 @@ class AuthorizationDeclined(TallyError):
 async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> dict[str, Any]:
     req = parse_request(raw)
     now = services.clock.now()
-    card = await _card(services, card_id)
     auth = Authorization(
         auth_id=new_id("auth"),
         card_id=card_id,
@@ -82,40 +94,79 @@ async def authorize(services: Services, card_id: str, raw: dict[str, Any]) -> di
         updated_at=now,
         expires_at=expiry(now, services.settings.card_hold_seconds),
     )
-    decline = static_decline(card, req)
-    if decline is not None:
-        return await _record_decline(services, auth, *decline)
+    for _ in range(ATTEMPTS):
+        card = await _card(services, card_id)
+        decline = static_decline(card, req)
+        if decline is not None:
+            return await _record_decline(services, auth, *decline)
+        try:
+            await _approve(services, card, auth, req, now)
+        except StalePlan:  # the card left ACTIVE while the hold was placed: decide again
+            forget_card(services, card_id)
+            continue
+        except AuthorizationDeclined as declined:
+            forget_card(services, card_id)
+            return await _record_decline(services, auth, declined.reason, declined.message)
+        except InsufficientFunds as exc:
+            return await _record_decline(services, auth, Decline.INSUFFICIENT_FUNDS, exc.message)
+        return authorization_view(auth)
+    forget_card(services, card_id)
+    return await _record_decline(
+        services, auth, Decline.CARD_BLOCKED, f"card {card_id} kept changing state; try again"
+    )
+
+
+async def _approve(
+    services: Services,
+    card: VirtualCard,
+    auth: Authorization,
+    req: AuthorizationRequest,
+    now: datetime,
+) -> None:
+    """Place the hold; the approval's rows are built here and written with the engine's batch.
+
+    A card without a per-day limit needs only to be ACTIVE: its ``auth_`` row is queued with a
+    check of the card's state (``loyalty_writes``: one statement for the whole batch; a card no
+    longer ACTIVE fails it with ``StalePlan``). A per-day limit depends on the authorizations
+    before this one, so that card's row is inserted at once, conditionally, as before.
+    """
+    plan = hold_plan(card, auth, now=now)
+    auth.hold_transaction_id = plan.transaction_id
+    per_day = card.limits.per_day
+    out = WriteSet()
+    if per_day is None:
+        out.insert(tc.card_authorizations, cards_repo.auth_values(auth))
+        out.check(
+            tc.virtual_cards,
+            {"card_id": card.card_id},
+            {"state": CardState.ACTIVE},
+            f"card {card.card_id}",
+        )
+    out.job(EXPIRY_JOB, auth.auth_id, auth.expires_at or now, now=now)
+    out.event(
+        "card.authorization.approved", authorization_view(auth), now=now, subject_id=auth.auth_id
+    )
 
     async def approve(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
         # The engine holds the card balance's row lock (and a state change takes it too), so
         # the state and today's total read here cannot change before this transaction ends.
-        auth.hold_transaction_id = records[0].transaction_id
-        since = day_start(now)
-        if not await cards_repo.insert_if_allowed(conn, auth, since, card.limits.per_day):
-            locked = await cards_repo.get_card(conn, card_id)
-            spent = await cards_repo.approved_since(conn, card_id, since)
-            again = static_decline(locked, req) or daily_decline(locked, req.amount, spent)
-            raise AuthorizationDeclined(*(again or ("card_blocked", "the card changed")))
-        await schedule(conn, EXPIRY_JOB, auth.auth_id, auth.expires_at or now, now=now)
-        await emit(
-            conn,
-            "card.authorization.approved",
-            authorization_view(auth),
-            now=now,
-            subject_id=auth.auth_id,
-        )
+        if records[0].transaction_id != auth.hold_transaction_id:
+            raise RuntimeError("the hold was posted under another id than its plan's")
+        if per_day is not None:
+            since = day_start(now)
+            if not await cards_repo.insert_if_allowed(conn, auth, since, per_day):
+                locked = await cards_repo.get_card(conn, card.card_id)
+                spent = await cards_repo.approved_since(conn, card.card_id, since)
+                again = static_decline(locked, req) or daily_decline(locked, req.amount, spent)
+                raise AuthorizationDeclined(*(again or ("card_blocked", "the card changed")))
+        await out.flush(conn)
 
-    try:
-        await services.engine.execute([Post(hold_plan(card, auth, now=now))], extra=approve)
-    except AuthorizationDeclined as declined:
-        forget_card(services, card_id)
-        return await _record_decline(services, auth, declined.reason, declined.message)
-    except InsufficientFunds as exc:
-        return await _record_decline(services, auth, Decline.INSUFFICIENT_FUNDS, exc.message)
-    return authorization_view(auth)
+    install(services.engine)
+    await services.engine.execute([Post(plan)], extra=approve)
 
 
 CACHE_KEY = "virtual_card_cache"
+READS_KEY = "virtual_card_reads"
 CACHE_LIMIT = 100_000
 
 
@@ -130,12 +181,30 @@ async def _card(services: Services, card_id: str) -> VirtualCard:
     found = cache.get(card_id)
     if found is not None and found.state == CardState.ACTIVE:
         return found
-    async with services.db.read() as conn:
-        found = await cards_repo.get_card(conn, card_id)
+    found = await _reads(services).get(card_id)
+    if found is None:
+        raise VirtualCardNotFound(f"virtual card {card_id} not found", details={"card_id": card_id})
     if len(cache) >= CACHE_LIMIT:
         cache.clear()
     cache[card_id] = found
     return found
+
+
+def _reads(services: Services) -> Coalesced[str, VirtualCard]:
+    """Card reads shared by concurrent authorizations: one query for the cards asked for while
+    the previous read was in flight (``loyalty_lookup.Coalesced``)."""
+    reads = services.extras.get(READS_KEY)
+    if not isinstance(reads, Coalesced):
+
+        async def fetch(ids: list[str]) -> dict[str, VirtualCard]:
+            if services.db.is_postgres:
+                rows = await driver_rows(services.db, cards_repo.PG_CARDS, ids)
+                return {row["card_id"]: cards_repo.card_from_record(row) for row in rows}
+            async with services.db.read() as conn:
+                return await cards_repo.get_cards(conn, ids)
+
+        reads = services.extras[READS_KEY] = Coalesced(fetch)
+    return reads
 
 
 def forget_card(services: Services, card_id: str) -> None:

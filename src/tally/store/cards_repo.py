@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +19,7 @@ from tally.core.ledger.records import LedgerRecord
 from . import ledger_repo
 from . import tables as t
 from . import tables_cards as tc
+from .types import from_micros
 
 LEDGER_NAMES = {
     "virtual_cards": "Virtual cards {currency}",
@@ -124,6 +127,58 @@ async def get_card(conn: AsyncConnection, card_id: str, *, lock: bool = False) -
     return card_from_row(row)
 
 
+async def get_cards(conn: AsyncConnection, card_ids: list[str]) -> dict[str, VirtualCard]:
+    """The cards among ``card_ids`` that exist, by id (one query)."""
+    query = sa.select(tc.virtual_cards).where(tc.virtual_cards.c.card_id.in_(card_ids))
+    return {row.card_id: card_from_row(row) for row in await conn.execute(query)}
+
+
+# The card columns at the driver level (PostgreSQL): amounts as text, JSON as text.
+PG_CARDS = """
+SELECT card_id, holder_id, holder_type, currency, ledger_id, balance_id, state,
+       per_authorization_limit::text AS per_authorization_limit, daily_limit::text AS daily_limit,
+       merchant_lock::text AS merchant_lock, details_last4, details_brand, details_exp_month,
+       details_exp_year, created_at, updated_at, meta_data::text AS meta_data
+FROM virtual_cards WHERE card_id = ANY($1::varchar[])
+"""
+_decode = msgspec.json.Decoder()
+
+
+def card_from_record(row: Any) -> VirtualCard:
+    """A card from a driver row of ``PG_CARDS``."""
+
+    def amount(value: str | None) -> int | None:
+        return None if value is None else int(value)
+
+    lock = row["merchant_lock"]
+    return card_from_row(
+        SimpleNamespace(
+            **{k: row[k] for k in _RECORD_FIELDS},
+            per_authorization_limit=amount(row["per_authorization_limit"]),
+            daily_limit=amount(row["daily_limit"]),
+            merchant_lock=None if lock is None else _decode.decode(lock),
+            created_at=from_micros(row["created_at"]),
+            updated_at=from_micros(row["updated_at"]),
+            meta_data=_decode.decode(row["meta_data"]),
+        )
+    )
+
+
+_RECORD_FIELDS = (
+    "card_id",
+    "holder_id",
+    "holder_type",
+    "currency",
+    "ledger_id",
+    "balance_id",
+    "state",
+    "details_last4",
+    "details_brand",
+    "details_exp_month",
+    "details_exp_year",
+)
+
+
 async def list_cards(
     conn: AsyncConnection, *, holder_id: str | None, limit: int, offset: int
 ) -> list[VirtualCard]:
@@ -177,7 +232,7 @@ def auth_from_row(row: Any) -> Authorization:
     )
 
 
-def _auth_values(auth: Authorization) -> dict[str, Any]:
+def auth_values(auth: Authorization) -> dict[str, Any]:
     return {
         "auth_id": auth.auth_id,
         "card_id": auth.card_id,
@@ -200,7 +255,7 @@ def _auth_values(auth: Authorization) -> dict[str, Any]:
 
 
 async def insert_authorization(conn: AsyncConnection, auth: Authorization) -> None:
-    await conn.execute(_AUTH.insert().values(**_auth_values(auth)))
+    await conn.execute(_AUTH.insert().values(**auth_values(auth)))
 
 
 async def get_authorization(conn: AsyncConnection, card_id: str, auth_id: str) -> Authorization:
@@ -255,7 +310,7 @@ async def insert_if_allowed(
 ) -> bool:
     """Insert an approved authorization only if the card is still active and the per-day limit
     still has room (one statement); False if not."""
-    values = _auth_values(auth)
+    values = auth_values(auth)
     columns = list(values)
     literals = [sa.literal(values[name], type_=_AUTH.c[name].type).label(name) for name in columns]
     cv = tc.virtual_cards.c

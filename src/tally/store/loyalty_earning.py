@@ -6,9 +6,10 @@ Member resolution follows seed 002: the payment's customer's linked account firs
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +25,12 @@ from tally.core.loyalty.views import ptx_view
 from . import loyalty_repo as repo
 from . import tables_loyalty as lt
 from .engine import Post
-from .loyalty_posting import WriteSet, guarded_update, lot_row, points_plan, schedule_lot
+from .loyalty_lookup import MemberReads
+from .loyalty_posting import guarded_update, lot_row, points_plan, queue_lot_jobs
+from .loyalty_writes import WriteSet
+
+if TYPE_CHECKING:
+    from tally.services import Services
 
 
 @dataclass(slots=True)
@@ -42,6 +48,10 @@ class EarnPlan:
     pending_until: datetime | None
 
 
+CustomerRead = Callable[[str], Awaitable[tuple[bool, list[tuple[Account, Program]]]]]
+AccountRead = Callable[[str], Awaitable[tuple[Account, Program]]]
+
+
 async def resolve_member(
     conn: AsyncConnection,
     *,
@@ -49,9 +59,46 @@ async def resolve_member(
     metadata: dict[str, Any],
     program_id: str | None,
 ) -> Member | None:
+    """The payment's member, read on ``conn``."""
+
+    async def customer(key: str) -> tuple[bool, list[tuple[Account, Program]]]:
+        return await repo.customer_members(conn, key)
+
+    async def account(key: str) -> tuple[Account, Program]:
+        return await repo.account_member(conn, key)
+
+    return await _resolve(customer, account, customer_id, metadata, program_id)
+
+
+async def find_member(
+    services: Services,
+    *,
+    customer_id: str | None,
+    metadata: dict[str, Any],
+    program_id: str | None,
+) -> Member | None:
+    """The payment's member, through the process's shared member reads (``loyalty_lookup``)."""
+    reads = MemberReads.of(services)
+
+    async def account(key: str) -> tuple[Account, Program]:
+        found = await reads.account(key)
+        if found is None:
+            raise le.UnknownObject(f"loyalty account {key} not found", details={"account": key})
+        return found
+
+    return await _resolve(reads.customer, account, customer_id, metadata, program_id)
+
+
+async def _resolve(
+    customer: CustomerRead,
+    account: AccountRead,
+    customer_id: str | None,
+    metadata: dict[str, Any],
+    program_id: str | None,
+) -> Member | None:
     found: tuple[Account, Program] | None = None
     if customer_id:
-        exists, members = await repo.customer_members(conn, customer_id)
+        exists, members = await customer(customer_id)
         if not exists:
             raise le.UnknownObject(
                 f"customer {customer_id} not found", details={"customer": customer_id}
@@ -69,7 +116,7 @@ async def resolve_member(
     if found is None and hinted:
         if not isinstance(hinted, str):
             raise le.LoyaltyInvalid("metadata.loyalty_account must be a loy_ id")
-        found = await repo.account_member(conn, hinted)
+        found = await account(hinted)
         if program_id and found[0].program_id != program_id:
             raise le.ProgramMismatch(
                 f"account {hinted} belongs to program {found[0].program_id}, not {program_id}"
@@ -98,9 +145,37 @@ async def read_usage(
 async def plan_earn(
     conn: AsyncConnection, member: Member, purchase: Purchase, *, payment_id: str, now: datetime
 ) -> EarnPlan:
-    program, config = member.program, member.program.config
-    keys = usage_keys(config.earning_rules, config.cap_per_member, purchase.at)
+    keys = _usage_keys(member, purchase)
     seen = await read_usage(conn, member.account.account_id, keys) if keys else {}
+    return _plan(member, purchase, seen, payment_id=payment_id, now=now)
+
+
+async def plan_earn_for(
+    services: Services, member: Member, purchase: Purchase, *, payment_id: str, now: datetime
+) -> EarnPlan:
+    """:func:`plan_earn` with a read of its own, only when the program caps earning."""
+    seen: dict[UsageKey, int] = {}
+    keys = _usage_keys(member, purchase)
+    if keys:
+        async with services.db.read() as conn:
+            seen = await read_usage(conn, member.account.account_id, keys)
+    return _plan(member, purchase, seen, payment_id=payment_id, now=now)
+
+
+def _usage_keys(member: Member, purchase: Purchase) -> set[UsageKey]:
+    config = member.program.config
+    return usage_keys(config.earning_rules, config.cap_per_member, purchase.at)
+
+
+def _plan(
+    member: Member,
+    purchase: Purchase,
+    seen: dict[UsageKey, int],
+    *,
+    payment_id: str,
+    now: datetime,
+) -> EarnPlan:
+    program, config = member.program, member.program.config
     result = evaluate(
         config.earning_rules,
         purchase,
@@ -162,21 +237,30 @@ async def _bump_usage(conn: AsyncConnection, plan: EarnPlan) -> None:
         )
 
 
-def write_earn(
-    out: WriteSet,
-    plan: EarnPlan,
-    records: list[TransactionRecord],
-    payment: Payment,
-    *,
-    now: datetime,
-) -> dict[str, Any] | None:
-    """Queue the earn's ptx, lot (paying the planned deficit first) and event on ``out``.
-
-    Returns the lot row (so the caller can schedule its due work), or None without an earn.
-    """
+def earn_transaction_id(plan: EarnPlan) -> str | None:
+    """The id the earn's ledger transaction is posted under (its plan's), None without one."""
     if plan.step is None:
         return None
-    record = next(r for r in records if r.reference == plan.step.plan.reference)
+    transfer = plan.step.plan
+    return next(leg.transaction_id for leg in transfer.legs if leg.reference == transfer.reference)
+
+
+def check_earn_posted(plan: EarnPlan, records: list[TransactionRecord]) -> None:
+    """The rows built before the posting name the earn's ledger transaction: it must be there."""
+    wanted = earn_transaction_id(plan)
+    if wanted is not None and all(r.transaction_id != wanted for r in records):
+        raise RuntimeError(f"the earn was not posted as {wanted}")
+
+
+def write_earn(out: WriteSet, plan: EarnPlan, payment: Payment, *, now: datetime) -> None:
+    """Queue the earn's ptx, lot (paying the planned deficit first), its due work and event.
+
+    Built from the plan alone (the ledger transaction's id is the plan's), so a caller can build
+    it before the posting and the engine's batch only queues it (``check_earn_posted``).
+    """
+    ledger_transaction = earn_transaction_id(plan)
+    if ledger_transaction is None:
+        return
     account = plan.member.account
     ptx = PointsTx(
         ptx_id=new_id("ptx"),
@@ -185,7 +269,7 @@ def write_earn(
         points=plan.result.points,
         type=PtxType.EARN,
         created_at=now,
-        ledger_transaction=record.transaction_id,
+        ledger_transaction=ledger_transaction,
         payment_id=payment.payment_id,
         amount=payment.amount_charged,
         currency=payment.currency,
@@ -195,12 +279,13 @@ def write_earn(
     remaining, deficit = ptx.points, account.deficit
     if plan.pending_until is None:
         remaining, deficit = pay_deficit(account.deficit, ptx.points)
-    out.guard(
-        lt.loyalty_accounts,
-        {"account_id": account.account_id, "deficit": account.deficit},
-        {"deficit": deficit},
-        f"account {account.account_id}",
-    )
+    key, what = {"account_id": account.account_id}, f"account {account.account_id}"
+    if deficit == account.deficit:
+        out.check(lt.loyalty_accounts, key, {"deficit": account.deficit}, what)
+    else:
+        out.guard(
+            lt.loyalty_accounts, key, {"deficit": account.deficit}, {"deficit": deficit}, what
+        )
     out.insert(lt.points_transactions, repo.ptx_row(ptx))
     lot = lot_row(
         program=plan.member.program,
@@ -213,19 +298,14 @@ def write_earn(
         pending_until=plan.pending_until,
     )
     out.insert(lt.points_lots, lot)
+    queue_lot_jobs(out, lot, now)
     out.event("loyalty.points.earned", ptx_view(ptx), now=now, subject_id=ptx.ptx_id)
-    return lot
 
 
-async def finish_earn(
-    conn: AsyncConnection, plan: EarnPlan, lot: dict[str, Any] | None, now: datetime
-) -> None:
-    """What cannot be queued: cap usage counters (read-checked) and the lot's due work."""
-    if lot is None:
-        return
-    if plan.result.usage:
+async def finish_earn(conn: AsyncConnection, plan: EarnPlan) -> None:
+    """What cannot be queued: the cap usage counters (read, then updated or inserted)."""
+    if plan.step is not None and plan.result.usage:
         await _bump_usage(conn, plan)
-    await schedule_lot(conn, lot, now)
 
 
 async def simulate(

@@ -1,5 +1,9 @@
 """Payments linked to loyalty: create, complete (commit redemptions + earn, in one ledger
-operation), fail (release redemptions), and the explicit award replay of seed 002."""
+operation) and fail (release redemptions). The award replay of seed 002 is ``loyalty_award``.
+
+A new payment without redemptions (the hot path: ``POST /payments`` with ``status: completed``)
+resolves its member through the process's shared reads (``loyalty_lookup``) and builds all its
+rows before the posting; the engine's batch only queues them (``loyalty_writes``)."""
 
 from __future__ import annotations
 
@@ -24,14 +28,18 @@ from .engine import Commit, Step, Void
 from .loyalty_earning import (
     EarnPlan,
     Member,
+    check_earn_posted,
+    find_member,
     finish_earn,
     plan_earn,
+    plan_earn_for,
     resolve_member,
     write_earn,
 )
-from .loyalty_posting import WriteSet, guarded_update, retrying, run_steps
+from .loyalty_posting import guarded_update, retrying, run_steps
 from .loyalty_programs import currency_code
 from .loyalty_redemptions import check_held, write_commit, write_release
+from .loyalty_writes import WriteSet
 from .outbox import emit
 
 PAY = lt.payments.c
@@ -178,24 +186,36 @@ async def _plan_completion(
     return Completion(payment, redemptions, plan, steps)
 
 
-def _record_member(payment: Payment, member: Member | None, earned: int) -> None:
+async def _plan_earn_only(services: Services, payment: Payment, now: datetime) -> Completion:
+    """A new payment without redemptions: its member from the shared reads, then its earn."""
+    member = await find_member(
+        services,
+        customer_id=payment.customer_id,
+        metadata=payment.metadata,
+        program_id=payment.program_id,
+    )
+    plan = None
+    if member is not None:
+        purchase = Purchase(payment.amount_charged, payment.currency, payment.metadata, now)
+        plan = await plan_earn_for(
+            services, member, purchase, payment_id=payment.payment_id, now=now
+        )
+    steps: list[Step] = [plan.step] if plan is not None and plan.step is not None else []
+    return Completion(payment, [], plan, steps)
+
+
+def record_member(payment: Payment, member: Member | None, earned: int) -> None:
     if member is not None:
         payment.account_id = member.account.account_id
         payment.program_id = member.program.program_id
     payment.points_earned = earned
 
 
-async def _write_completion(
-    conn: AsyncConnection,
-    done: Completion,
-    records: list[TransactionRecord],
-    *,
-    new: bool,
-    now: datetime,
-) -> None:
+def _completion_rows(done: Completion, *, new: bool, now: datetime) -> WriteSet:
+    """The completed payment's rows, built before the posting (nothing here needs its lock)."""
     payment = done.payment
     member = done.earn.member if done.earn else None
-    _record_member(payment, member, done.earn.result.points if done.earn else 0)
+    record_member(payment, member, done.earn.result.points if done.earn else 0)
     payment.status, payment.completed_at = PaymentStatus.COMPLETED, now
     payment.points_redeemed = sum(r.points for r in done.redemptions)
     out = WriteSet()
@@ -204,7 +224,8 @@ async def _write_completion(
     else:
         out.guard(
             lt.payments,
-            {"payment_id": payment.payment_id, "status": PaymentStatus.PENDING},
+            {"payment_id": payment.payment_id},
+            {"status": PaymentStatus.PENDING},
             {
                 "status": payment.status,
                 "completed_at": now,
@@ -216,30 +237,55 @@ async def _write_completion(
             f"payment {payment.payment_id}",
         )
     out.event("payment.completed", payment_view(payment), now=now, subject_id=payment.payment_id)
-    lot = write_earn(out, done.earn, records, payment, now=now) if done.earn else None
-    await out.flush(conn)
+    if done.earn is not None:
+        write_earn(out, done.earn, payment, now=now)
+    return out
+
+
+async def _write_completion(
+    conn: AsyncConnection,
+    done: Completion,
+    out: WriteSet,
+    records: list[TransactionRecord],
+    *,
+    new: bool,
+    now: datetime,
+) -> None:
+    if done.earn is not None:
+        check_earn_posted(done.earn, records)
+    # A payment with redemptions writes in order (its redemption rows and events follow the
+    # payment's); a plain earn is queued for the batch's one statement.
+    await out.flush(conn, at_once=bool(done.redemptions))
+    payment = done.payment
     if new:
         await _attach(conn, payment, done.redemptions)
     by_hold = {r.parent_transaction: r for r in records if r.parent_transaction}
     for rdm in done.redemptions:
         await write_commit(conn, rdm, by_hold[rdm.hold_transaction_id], payment.payment_id, now)
     if done.earn is not None:
-        await finish_earn(conn, done.earn, lot, now)
+        await finish_earn(conn, done.earn)
 
 
 async def _complete(services: Services, payment: Payment, *, new: bool) -> Payment:
     async def attempt() -> Payment:
         now = services.clock.now()
-        async with services.db.read() as conn:
-            current = replace(payment) if new else await repo.get_payment(conn, payment.payment_id)
-            if current.status != PaymentStatus.PENDING:
-                return current
-            ids = current.redemptions
-            redemptions = [await repo.get_redemption(conn, rid) for rid in ids]
-            done = await _plan_completion(conn, current, redemptions, now)
+        if new and not payment.redemptions:
+            done = await _plan_earn_only(services, replace(payment), now)
+        else:
+            async with services.db.read() as conn:
+                current = (
+                    replace(payment) if new else await repo.get_payment(conn, payment.payment_id)
+                )
+                if current.status != PaymentStatus.PENDING:
+                    return current
+                ids = current.redemptions
+                redemptions = [await repo.get_redemption(conn, rid) for rid in ids]
+                done = await _plan_completion(conn, current, redemptions, now)
+
+        out = _completion_rows(done, new=new, now=now)
 
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
-            await _write_completion(conn, done, records, new=new, now=now)
+            await _write_completion(conn, done, out, records, new=new, now=now)
 
         await run_steps(services, done.steps, write)
         return done.payment
@@ -308,69 +354,6 @@ async def fail_payment(services: Services, payment_id: str, reason: str) -> dict
         return payment
 
     return payment_view(await retrying(attempt))
-
-
-async def award_payment(services: Services, payment_id: str) -> dict[str, Any]:
-    """Replay the award for a member linked after completion; idempotent."""
-
-    async def attempt() -> Payment:
-        now = services.clock.now()
-        async with services.db.read() as conn:
-            payment = await repo.get_payment(conn, payment_id)
-            if payment.status != PaymentStatus.COMPLETED:
-                raise le.AwardRefused(
-                    f"payment {payment_id} is {payment.status}; only a "
-                    "completed payment earns points"
-                )
-            if payment.points_earned > 0:
-                return payment
-            if payment.amount_refunded > 0:
-                raise le.AwardRefused(
-                    f"payment {payment_id} has been refunded; points are not awarded after a refund"
-                )
-            member = await resolve_member(
-                conn,
-                customer_id=payment.customer_id,
-                metadata=payment.metadata,
-                program_id=payment.program_id,
-            )
-            if member is None:
-                raise le.MemberUnresolved(
-                    f"payment {payment_id} has no loyalty member: link its customer to an "
-                    "account, then replay the award"
-                )
-            at = payment.completed_at or now
-            purchase = Purchase(payment.amount_charged, payment.currency, payment.metadata, at)
-            plan = await plan_earn(conn, member, purchase, payment_id=payment_id, now=now)
-
-        async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
-            _record_member(payment, member, plan.result.points)
-            await guarded_update(
-                conn,
-                lt.payments.update()
-                .where(PAY.payment_id == payment_id)
-                .where(PAY.points_earned == 0)
-                .where(PAY.amount_refunded == 0)
-                .values(
-                    account_id=payment.account_id,
-                    program_id=payment.program_id,
-                    points_earned=payment.points_earned,
-                ),
-                f"payment {payment_id}",
-            )
-            out = WriteSet()
-            lot = write_earn(out, plan, records, payment, now=now)
-            out.event("payment.awarded", payment_view(payment), now=now, subject_id=payment_id)
-            await out.flush(conn)
-            await finish_earn(conn, plan, lot, now)
-
-        await run_steps(services, [plan.step] if plan.step else [], write)
-        return payment
-
-    try:
-        return payment_view(await retrying(attempt))
-    except DuplicateReference:
-        return await get_payment(services, payment_id)
 
 
 async def get_payment(services: Services, payment_id: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,17 +27,14 @@ from tally.core.loyalty.lots import Lot, consume, pay_deficit
 from tally.core.loyalty.records import LotState, Program
 from tally.services import Services
 
-from . import tables as t
 from . import tables_loyalty as lt
 from .engine import Step
 from .jobs_repo import schedule
-from .outbox import event_row
-from .types import Amount, Micros, to_micros
+from .loyalty_writes import WriteSet, install
 
 T = TypeVar("T")
 Write = Callable[[AsyncConnection, list[TransactionRecord]], Awaitable[None]]
 ATTEMPTS = 8
-_json = msgspec.json.Encoder()
 VEST_JOB = "loyalty.points_vest"
 EXPIRE_JOB = "loyalty.points_expire"
 
@@ -74,8 +70,14 @@ def points_plan(
 
 
 async def run_steps(services: Services, steps: list[Step], write: Write) -> None:
-    """Apply ``steps`` and ``write`` atomically (a plain transaction when there are no steps)."""
+    """Apply ``steps`` and ``write`` atomically (a plain transaction when there are no steps).
+
+    Inside the engine's batch, ``write`` may queue a :class:`WriteSet` for the batch's one
+    statement (``loyalty_writes``); the hook that writes it is registered here, before any
+    request can queue on this engine.
+    """
     if steps:
+        install(services.engine)
         await services.engine.execute(steps, extra=write)
         return
     async with services.db.write() as conn:
@@ -94,104 +96,6 @@ async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
                 raise DuplicateReference("reference has already been used") from None
             continue
     return await attempt()
-
-
-class WriteSet:
-    """Rows to insert and guarded updates, written in one statement on PostgreSQL.
-
-    A hot path (an earn inside the engine's batch, which holds the issuing balance's lock) pays
-    one round trip and no SQL compilation instead of one of each per row: the statement is plain
-    SQL sent to the driver, built once per shape. On SQLite (in-process, no round trips) the
-    statements run one by one. Every guard must touch exactly one row, or the plan is stale.
-    """
-
-    def __init__(self) -> None:
-        self.inserts: list[tuple[sa.Table, list[dict[str, Any]]]] = []
-        self.guards: list[tuple[sa.Table, dict[str, Any], dict[str, Any], str]] = []
-
-    def insert(self, table: sa.Table, *rows: dict[str, Any]) -> None:
-        self.inserts.append((table, list(rows)))
-
-    def guard(
-        self, table: sa.Table, where: dict[str, Any], values: dict[str, Any], what: str
-    ) -> None:
-        """``UPDATE table SET values WHERE where`` must match exactly one row."""
-        self.guards.append((table, where, values, what))
-
-    def event(
-        self, event_type: str, payload: dict[str, Any], *, now: datetime, subject_id: str
-    ) -> None:
-        self.insert(t.events, event_row(event_type, payload, now=now, subject_id=subject_id))
-
-    async def flush(self, conn: AsyncConnection) -> None:
-        if conn.dialect.name != "postgresql":
-            for table, rows in self.inserts:
-                await conn.execute(table.insert(), rows)
-            for table, where, values, what in self.guards:
-                statement = table.update().values(**values)
-                for name, value in where.items():
-                    statement = statement.where(table.c[name] == value)
-                await guarded_update(conn, statement, what)
-            return
-        sql, params = _pg_statement(self)
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(sql, *params)
-        for value, guard in zip(row.values(), self.guards, strict=False):
-            if value != 1:
-                raise StalePlan(f"{guard[3]} changed while this request ran; retry it")
-
-
-_SQL_CACHE: dict[tuple[Any, ...], str] = {}
-
-
-def _pg_value(column: sa.Column[Any], value: Any) -> tuple[str, Any]:
-    """A placeholder cast and the value asyncpg expects for it."""
-    kind = column.type
-    if isinstance(kind, Amount):
-        return "::text::numeric", None if value is None else str(int(value))
-    if isinstance(kind, Micros):
-        return "::int8", None if value is None else to_micros(value)
-    if isinstance(kind, sa.JSON) or column.name in ("meta_data", "payload", "details", "config"):
-        return "::text::jsonb", _json.encode(value).decode()
-    if isinstance(kind, sa.Boolean):
-        return "::bool", value
-    if isinstance(kind, sa.Integer):
-        return "::int8", value
-    return "::text", value
-
-
-def _pg_statement(out: WriteSet) -> tuple[str, list[Any]]:
-    shape = (
-        tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in out.inserts),
-        tuple((table.name, tuple(where), tuple(values)) for table, where, values, _ in out.guards),
-    )
-    params: list[Any] = []
-    casts: list[str] = []
-
-    def bind(column: sa.Column[Any], value: Any) -> str:
-        cast, encoded = _pg_value(column, value)
-        params.append(encoded)
-        casts.append(cast)
-        return f"${len(params)}{cast}"
-
-    parts, counts = [], []
-    for n, (table, rows) in enumerate(out.inserts):
-        names = list(rows[0])
-        tuples = ", ".join(
-            "(" + ", ".join(bind(table.c[c], row[c]) for c in names) + ")" for row in rows
-        )
-        parts.append(f"i{n} AS (INSERT INTO {table.name} ({', '.join(names)}) VALUES {tuples})")
-    for n, (table, where, values, _) in enumerate(out.guards):
-        sets = ", ".join(f"{c} = {bind(table.c[c], v)}" for c, v in values.items())
-        conds = " AND ".join(f"{c} = {bind(table.c[c], v)}" for c, v in where.items())
-        parts.append(f"g{n} AS (UPDATE {table.name} SET {sets} WHERE {conds} RETURNING 1)")
-        counts.append(f"(SELECT count(*) FROM g{n})")
-    sql = _SQL_CACHE.get(shape)
-    if sql is None:
-        sql = f"WITH {', '.join(parts)} SELECT {', '.join(counts) or '1'}"
-        _SQL_CACHE[shape] = sql
-    return sql, params
 
 
 async def guarded_update(conn: AsyncConnection, statement: Any, what: str) -> None:
@@ -260,6 +164,14 @@ async def schedule_lot(conn: AsyncConnection, row: dict[str, Any], now: datetime
         await schedule(conn, VEST_JOB, row["lot_id"], row["available_at"], now=now)
     if row["expires_at"] is not None:
         await schedule(conn, EXPIRE_JOB, row["lot_id"], row["expires_at"], now=now)
+
+
+def queue_lot_jobs(out: WriteSet, row: dict[str, Any], now: datetime) -> None:
+    """:func:`schedule_lot` for a new lot, queued on ``out`` (a new lot has no job yet)."""
+    if row["state"] == LotState.PENDING:
+        out.job(VEST_JOB, row["lot_id"], row["available_at"], now=now)
+    if row["expires_at"] is not None:
+        out.job(EXPIRE_JOB, row["lot_id"], row["expires_at"], now=now)
 
 
 async def add_lot(
