@@ -194,14 +194,16 @@ def run_wrk_script(
 
 def parse_wrk_summary(text: str) -> dict[str, Any]:
     def find(pattern: str) -> str | None:
-        match = re.search(pattern, text)
+        match = re.search(pattern, text, re.MULTILINE)
         return match.group(1) if match else None
 
     return {
         "wrk_requests_per_second": float(find(r"Requests/sec:\s+([\d.]+)") or 0),
         "wrk_requests": int(find(r"(\d+) requests in") or 0),
         "non_2xx": int(find(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
-        "latency_p50": find(r"50%\s+(\S+)"),
-        "latency_p99": find(r"99%\s+(\S+)"),
+        # The "Latency Distribution" block: a line of its own per percentile (the thread
+        # statistics above it end in a "+/- Stdev" column such as "70.50%").
+        "latency_p50": find(r"^\s+50%\s+(\S+)$"),
+        "latency_p99": find(r"^\s+99%\s+(\S+)$"),
         "socket_errors": find(r"Socket errors: (.*)"),
     }
