@@ -40,7 +40,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch: int = 500
     flushers: int = 0  # 0 = engine default (2 on PostgreSQL, 1 on SQLite)
-    pool_size: int = 10
+    pool_size: int = 20
     run_workers: bool = True
     auto_migrate: bool = True
     allow_loopback_webhooks: bool | None = None
@@ -67,7 +67,7 @@ class Settings:
             max_body_bytes=_int("TALLY_MAX_BODY_BYTES", 5 * 1024 * 1024),
             max_batch=_int("TALLY_MAX_BATCH", 500),
             flushers=_int("TALLY_FLUSHERS", 0),
-            pool_size=_int("TALLY_POOL_SIZE", 10),
+            pool_size=_int("TALLY_POOL_SIZE", 20),
             run_workers=_bool("TALLY_RUN_WORKERS", True),
             auto_migrate=_bool("TALLY_AUTO_MIGRATE", True),
             gc_tuning=_bool("TALLY_GC_TUNING", True),

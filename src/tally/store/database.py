@@ -45,7 +45,8 @@ class Database:
         self.is_postgres = self.url.startswith("postgresql")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_postgres:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            overflow = min(pool_size, 10)  # PostgreSQL allows 100 connections by default
+            kwargs.update(pool_size=pool_size, max_overflow=overflow, pool_pre_ping=False)
         if self.is_sqlite:
             path = sqlite_path(url)
             if path is not None:
