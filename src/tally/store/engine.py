@@ -5,15 +5,17 @@ Concurrent requests put operations on a queue. A flusher takes whatever is waiti
 millisecond for more) and applies it in **one** database transaction:
 
 1. indicator balances (``@World``) named for the first time are created (their own short
-   transaction, so creating one never waits behind a batch's row locks), and the holds or rows that
-   commits, voids and refunds name are read;
+   transaction, so creating one never waits behind a batch's row locks), the holds or rows that
+   commits, voids and refunds name are read, and the posts' rows and outbox events are built and
+   encoded;
 2. every balance the batch touches is locked once, in ``balance_id`` order (no deadlocks between
-   processes), and read; references are checked against the database and within the batch;
+   processes), and read, in one statement that also says which of the batch's references are
+   used already (``BatchSql.lock``);
 3. operations are applied in memory one by one, each all-or-nothing: one that fails (insufficient
    funds, duplicate reference ...) gets its own error and leaves the others untouched;
 4. transaction rows, balance updates and outbox events are written set-based (see
-   ``engine_sql``), ``after_apply`` hooks and each operation's ``extra`` run, and the transaction
-   commits; each caller gets its own outcome.
+   ``engine_sql``), ``after_apply`` hooks, each operation's ``extra`` and the ``before_commit``
+   hooks run, and the transaction commits; each caller gets its own outcome.
 
 If the write itself fails because of one operation (a reference another process took a moment ago,
 an ``extra`` raising), that operation alone fails and the others are retried as a batch; a failure
