@@ -49,6 +49,31 @@ def _insert(conn: AsyncConnection) -> Any:
     return postgresql.insert(jobs) if conn.dialect.name == "postgresql" else sqlite.insert(jobs)
 
 
+def job_row(
+    kind: str,
+    subject_id: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a new pending job (what ``schedule`` inserts for a subject without one)."""
+    return {
+        "job_id": new_id("job"),
+        "kind": kind,
+        "subject_id": subject_id,
+        "due_at": due_at,
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "lease_id": None,
+        "last_error": None,
+        "payload": dict(payload or {}),
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+
+
 async def schedule(
     conn: AsyncConnection,
     kind: str,
@@ -65,20 +90,7 @@ async def schedule(
     payload and makes it pending again (``replace=False`` keeps an existing job untouched).
     """
     stamp = now or due_at
-    values = {
-        "job_id": new_id("job"),
-        "kind": kind,
-        "subject_id": subject_id,
-        "due_at": due_at,
-        "state": JobState.PENDING,
-        "attempts": 0,
-        "lease_id": None,
-        "last_error": None,
-        "payload": dict(payload or {}),
-        "created_at": stamp,
-        "updated_at": stamp,
-        "finished_at": None,
-    }
+    values = job_row(kind, subject_id, due_at, payload, now=stamp)
     statement = _insert(conn).values(**values)
     if replace:
         statement = statement.on_conflict_do_update(

@@ -37,13 +37,12 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tally.core.ids import new_id
 from tally.core.loyalty.errors import StalePlan
 
 from . import tables as t
 from .engine_ops import batch_scratch
 from .engine_sql import driver_connection
-from .jobs_repo import JobState
+from .jobs_repo import job_row
 from .outbox import event_row
 from .tables_events import scheduled_jobs
 from .types import Amount, Micros, to_micros
@@ -117,27 +116,9 @@ class WriteSet:
         self.insert(t.events, event_row(event_type, payload, now=now, subject_id=subject_id))
 
     def job(self, kind: str, subject_id: str, due_at: datetime, *, now: datetime) -> None:
-        """Due work for a subject created by this request (so it has no job yet).
-
-        The row is the one ``jobs_repo.schedule`` writes for a subject without a job.
-        """
-        self.insert(
-            scheduled_jobs,
-            {
-                "job_id": new_id("job"),
-                "kind": kind,
-                "subject_id": subject_id,
-                "due_at": due_at,
-                "state": JobState.PENDING,
-                "attempts": 0,
-                "lease_id": None,
-                "last_error": None,
-                "payload": {},
-                "created_at": now,
-                "updated_at": now,
-                "finished_at": None,
-            },
-        )
+        """Due work for a subject created by this request (so it has no job yet): the row
+        ``jobs_repo.schedule`` writes for a subject without a job."""
+        self.insert(scheduled_jobs, job_row(kind, subject_id, due_at, now=now))
 
     async def flush(self, conn: AsyncConnection, *, at_once: bool = False) -> None:
         """Queue the set on the engine batch being applied, or write it now.
