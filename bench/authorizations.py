@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
-from bench.common import run_wrk_script
+from bench.common import run_wrk_script, stop_server
 from tally.store.database import Database
 
 ADMIN_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -228,16 +228,17 @@ async def run(
             "server_workers": workers,
             "setup_seconds": round(setup_seconds, 1),
             **measured,
-            **await check(url),
         }
-        result["approved_per_second"] = round(result["approved"] / duration, 1)
+        # Checked once the server has stopped: requests still in flight when wrk's window
+        # closed are finished by then, so the counts below are final and consistent.
+        stop_server(server)
+        result.update(await check(url))
+        # The rate is wrk's: answers within its window (each one a 2xx when non_2xx is 0);
+        # the database's count also holds the warm-up and the requests wrk left in flight.
+        result["approved_per_second"] = round(float(measured["wrk_requests_per_second"]), 1)
         return result
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         if not keep_database:
             await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -207,3 +207,16 @@ def parse_wrk_summary(text: str) -> dict[str, Any]:
         "latency_p99": find(r"^\s+99%\s+(\S+)$"),
         "socket_errors": find(r"Socket errors: (.*)"),
     }
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop ``tally serve`` gracefully: it finishes the requests it accepted (its engine drains
+    its queue) before it exits, so what the database holds afterwards is final."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
