@@ -23,17 +23,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import sqlalchemy as sa
 
-from bench.common import run_wrk_script, stop_server
+from bench.common import run_wrk_over_ids, stop_server
 from tally.store.database import Database
 
 ADMIN_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -208,18 +206,15 @@ async def run(
         started = time.monotonic()
         ids = await issue_cards(base, cards)
         setup_seconds = time.monotonic() - started
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "cards.txt"
-            path.write_text("\n".join(ids) + "\n")
-            measured = await asyncio.to_thread(
-                run_wrk_script,
-                base,
-                SCRIPT % {"ids": path},
-                path.with_suffix(".lua"),
-                duration=duration,
-                connections=connections,
-                threads=threads,
-            )
+        measured = await asyncio.to_thread(
+            run_wrk_over_ids,
+            base,
+            SCRIPT,
+            ids,
+            duration=duration,
+            connections=connections,
+            threads=threads,
+        )
         result = {
             "scenario": "cards.authorizations",
             "cards": cards,

@@ -8,6 +8,7 @@ import platform
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,23 @@ def run_wrk_script(
     ]
     text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return parse_wrk_summary(text)
+
+
+def run_wrk_over_ids(
+    base: str, lua: str, ids: list[str], *, duration: int, connections: int, threads: int
+) -> dict[str, Any]:
+    """Run ``wrk`` with a Lua template whose ``%(ids)s`` names a file of ``ids``, one a line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ids.txt"
+        path.write_text("\n".join(ids) + "\n")
+        return run_wrk_script(
+            base,
+            lua % {"ids": path},
+            path.with_suffix(".lua"),
+            duration=duration,
+            connections=connections,
+            threads=threads,
+        )
 
 
 def parse_wrk_summary(text: str) -> dict[str, Any]:

@@ -23,17 +23,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import sqlalchemy as sa
 
-from bench.common import run_wrk_script, stop_server
+from bench.common import run_wrk_over_ids, stop_server
 from tally.services import Services
 from tally.settings import Settings
 from tally.store import loyalty_members, loyalty_programs
@@ -204,18 +202,15 @@ async def run(
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_healthy(base, server)
-        with tempfile.TemporaryDirectory() as tmp:
-            ids = Path(tmp) / "customers.txt"
-            ids.write_text("\n".join(customers) + "\n")
-            measured = await asyncio.to_thread(
-                run_wrk_script,
-                base,
-                LUA % {"ids": ids},
-                ids.with_suffix(".lua"),
-                duration=duration,
-                connections=connections,
-                threads=threads,
-            )
+        measured = await asyncio.to_thread(
+            run_wrk_over_ids,
+            base,
+            LUA,
+            customers,
+            duration=duration,
+            connections=connections,
+            threads=threads,
+        )
         result = {
             "scenario": "loyalty.completed_payments",
             "members": members,

@@ -16,6 +16,7 @@ Rules (one place):
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 
@@ -160,8 +161,8 @@ def major_number(minor: int, precision: int) -> int | float:
         return minor // precision
     try:
         return minor / precision
-    except OverflowError:  # beyond a double's range: what float() of the Decimal gives
-        return float(to_major(minor, precision))
+    except OverflowError:  # beyond a double's range, as a JSON number can only say
+        return math.inf if minor > 0 else -math.inf
 
 
 def major_string(minor: int, precision: int) -> str:
