@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
-from bench.common import run_wrk_over_ids, stop_server
+from bench.common import run_wrk_over_ids, stop_server, warm_up
 from tally.store.database import Database
 
 ADMIN_URL = os.environ.get("TALLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -205,6 +205,7 @@ async def run(
         await wait_healthy(base, server)
         started = time.monotonic()
         ids = await issue_cards(base, cards)
+        await warm_up(url, base, SCRIPT, ids, connections=connections, threads=threads)
         setup_seconds = time.monotonic() - started
         measured = await asyncio.to_thread(
             run_wrk_over_ids,

@@ -37,7 +37,7 @@ from tally.core.ledger.records import BalanceRecord, LedgerRecord
 from tally.store import ledger_repo
 from tally.store.database import Database
 
-from .common import PgTarget, children, cpu_seconds, rss_bytes, run, wait_until
+from .common import PgTarget, analyze, children, cpu_seconds, rss_bytes, run, wait_until
 
 DATABASE = "tally_bench_http"
 LUA = Path(__file__).resolve().parent / "wrk" / "transfers.lua"
@@ -356,6 +356,7 @@ def run_http(
             results["seed_seconds"] = round(time.perf_counter() - started, 1)
             args = {"seconds": seconds, "connections": connections, "threads": threads}
             measure(server, url, ids_file, "distinct", **{**args, "seconds": min(5, seconds)})
+            asyncio.run(analyze(url))  # the steady state: statistics that know the rows
             for mode in ("distinct", "hot"):
                 figures = measure(server, url, ids_file, mode, **args)
                 results[mode] = figures

@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import httpx
 import sqlalchemy as sa
 
-from bench.common import run_wrk_over_ids, stop_server
+from bench.common import run_wrk_over_ids, stop_server, warm_up
 from tally.services import Services
 from tally.settings import Settings
 from tally.store import loyalty_members, loyalty_programs
@@ -202,6 +202,7 @@ async def run(
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_healthy(base, server)
+        await warm_up(url, base, LUA, customers, connections=connections, threads=threads)
         measured = await asyncio.to_thread(
             run_wrk_over_ids,
             base,
