@@ -107,7 +107,10 @@ async def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
 
 async def issue_cards(base: str, cards: int, concurrency: int = 32) -> list[str]:
     async with httpx.AsyncClient(
-        base_url=base, timeout=60, limits=httpx.Limits(max_connections=concurrency)
+        base_url=base,
+        timeout=60,
+        # Idle connections close before the server drops them (its keep-alive is 5 s).
+        limits=httpx.Limits(max_connections=concurrency, keepalive_expiry=1.0),
     ) as client:
         holder = (await client.post("/identities", json={"first_name": "Bench"})).json()
         made: list[str] = []

@@ -19,7 +19,7 @@ from tally.settings import Settings
 
 MASTER = "master-fastpath-secret"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-MINTED = re.compile(r"(txn|bln)_[0-9a-f-]{36}")  # ids minted during a case (holds, indicators)
+MINTED = re.compile(r"([a-z]+)_[0-9a-f]{8}-[0-9a-f-]{27}")  # ids minted during a case (holds, …)
 
 
 @dataclass

@@ -1,13 +1,20 @@
 """The hot ledger routes answered in raw ASGI, in front of Litestar: same answers, less CPU.
 
-``POST /transactions``, ``PUT /transactions/inflight/{id}`` (commit or void a hold) and
-``GET /balances/{id}`` skip the framework. Each answer is the Litestar route's, byte for byte: the
-body is decoded the way Litestar decodes it (JSON to builtins, then ``msgspec.convert(...,
-strict=False)`` into the route's schema), the work is done by the functions the routes themselves
-call (``plan_for``/``post_plan``, ``settle_inflight``, ``balance_by_id``), errors get the same
-envelopes (``errors.tally_error_answer``/``unexpected_answer``) and the JSON is encoded with
-Litestar's serializer. ``TallyMiddleware``'s guarantees hold through its own pieces: the body limit
+``POST /transactions``, ``PUT /transactions/inflight/{id}`` (commit or void a hold),
+``GET /balances/{id}``, ``POST /payments`` (loyalty earns at completion) and
+``POST /virtual-cards/{id}/authorizations`` skip the framework. Each answer is the Litestar
+route's, byte for byte: the body is decoded the way Litestar decodes it (JSON to builtins, then
+``msgspec.convert(..., strict=False)`` into the route's schema), the work is done by the
+functions the routes themselves call (``plan_for``/``post_plan``, ``settle_inflight``,
+``balance_by_id``, ``create_payment``, ``authorize``), errors get the same envelopes
+(``errors.tally_error_answer``/``unexpected_answer``) and the JSON is encoded with Litestar's
+serializer. ``TallyMiddleware``'s guarantees hold through its own pieces: the body limit
 (413), authentication and scopes, Idempotency-Key replay and 409, the HTTP metrics.
+
+The payment and authorization routes take the body as a plain JSON object and leave every field
+rule to the services; the fast path decodes it with the routes' own helpers (``body_from``,
+``object_from``) after authentication, where the routes do, so even a malformed body gets the
+same answer at the same point.
 
 Whatever the fast path does not answer itself goes to Litestar untouched, with the body already
 read: a body that does not decode into the schema (so every validation error keeps Litestar's
@@ -28,6 +35,7 @@ from litestar.serialization import default_serializer
 from tally.core.errors import TallyError
 from tally.metrics import record_http
 from tally.services import Services
+from tally.store import cards_authorizations, loyalty_payments
 
 from .errors import status_for, tally_error_answer, unexpected_answer
 from .middleware import (
@@ -43,7 +51,9 @@ from .middleware import (
     resource_for,
     send_error,
 )
+from .routes.cards import object_from
 from .routes.ledger import balance_by_id
+from .routes.loyalty import body_from
 from .routes.transactions import plan_for, post_plan, settle_inflight
 from .schemas import InflightUpdateIn, TransactionIn
 
@@ -77,25 +87,44 @@ async def _get_balance(svc: Services, balance_id: str, _: None) -> dict[str, Any
     return await balance_by_id(svc, balance_id)
 
 
+async def _create_payment(svc: Services, _: str, body: bytes) -> dict[str, Any]:
+    return await loyalty_payments.create_payment(svc, body_from(body))
+
+
+async def _authorize(svc: Services, card_id: str, body: bytes) -> dict[str, Any]:
+    return await cards_authorizations.authorize(svc, card_id, object_from(body))
+
+
 @dataclass(frozen=True, slots=True)
 class FastRoute:
-    """One route: the path before its single parameter, the success status, the body schema
-    (None for a GET) and the answer ``(services, path parameter, decoded body) -> view``."""
+    """One route: the path around its single parameter (``prefix`` and ``suffix``), the success
+    status, the body schema (None: no body; ``bytes``: the body as sent, decoded by the answer)
+    and the answer ``(services, path parameter, body) -> view``."""
 
     prefix: str
     status: int
     schema: type[Any] | None
     answer: Callable[[Services, str, Any], Awaitable[Any]]
+    suffix: str = ""
+
+    def parameter(self, path: str) -> str:
+        return path[len(self.prefix) : len(path) - len(self.suffix)]
 
 
 POST_TRANSACTION = FastRoute("/transactions", 201, TransactionIn, _post_transaction)
 UPDATE_INFLIGHT = FastRoute("/transactions/inflight/", 200, InflightUpdateIn, _update_inflight)
 GET_BALANCE = FastRoute("/balances/", 200, None, _get_balance)
+CREATE_PAYMENT = FastRoute("/payments", 201, bytes, _create_payment)
+AUTHORIZE = FastRoute("/virtual-cards/", 201, bytes, _authorize, "/authorizations")
 
 
-def _one_segment(path: str, prefix: str) -> bool:
-    """``path`` is ``prefix`` and one non-empty segment (Litestar's ``{name:str}``)."""
-    return path.startswith(prefix) and len(path) > len(prefix) and "/" not in path[len(prefix) :]
+def _one_segment(path: str, prefix: str, suffix: str = "") -> bool:
+    """``path`` is ``prefix``, one non-empty segment (Litestar's ``{name:str}``) and
+    ``suffix``."""
+    if not (path.startswith(prefix) and path.endswith(suffix)):
+        return False
+    segment = path[len(prefix) : len(path) - len(suffix)]
+    return bool(segment) and "/" not in segment
 
 
 class FastPath:
@@ -114,7 +143,11 @@ class FastPath:
         method = scope["method"]
         path: str = scope["path"]
         if method == "POST":
-            return POST_TRANSACTION if path == "/transactions" else None
+            if path == "/transactions":
+                return POST_TRANSACTION
+            if path == "/payments":
+                return CREATE_PAYMENT
+            return AUTHORIZE if _one_segment(path, AUTHORIZE.prefix, AUTHORIZE.suffix) else None
         if method == "GET":
             return GET_BALANCE if _one_segment(path, "/balances/") else None
         if method == "PUT":
@@ -125,18 +158,22 @@ class FastPath:
         started = time.perf_counter()
         status = 500
         try:
-            data = body = None
+            data: Any = None
+            body: bytes | None = None
             if route.schema is not None:
                 try:
                     body = await read_body(scope, receive, self.limit)
                 except TallyError as exc:  # PayloadTooLarge
                     status = await _refuse(send, exc)
                     return
-                data = decode_body(body, route.schema)
-                if data is None or data.dry_run:
-                    status = 0  # Litestar's own middleware counts this request
-                    await self.fallback(scope, replay(body), send)
-                    return
+                if route.schema is bytes:
+                    data = body  # the answer decodes it, as its route does
+                else:
+                    data = decode_body(body, route.schema)
+                    if data is None or data.dry_run:
+                        status = 0  # Litestar's own middleware counts this request
+                        await self.fallback(scope, replay(body), send)
+                        return
             status = await self._guarded(route, scope, send, data, body)
         finally:
             if status:
@@ -167,7 +204,7 @@ class FastPath:
         """What the Litestar route answers; it never raises (a bug is a logged 500)."""
         path: str = scope["path"]
         try:
-            view = await route.answer(self.services, path[len(route.prefix) :], data)
+            view = await route.answer(self.services, route.parameter(path), data)
             status = route.status
             body = _ENCODER.encode(view)
         except TallyError as exc:

@@ -26,7 +26,11 @@ MAX_PAGE = 500
 
 async def json_object(request: Request[Any, Any, Any], *, optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object; an empty body is ``{}`` when ``optional``."""
-    body = await request.body()
+    return object_from(await request.body(), optional=optional)
+
+
+def object_from(body: bytes, *, optional: bool = False) -> dict[str, Any]:
+    """A request body as the JSON object the card services take, or a 400."""
     if optional and not body.strip():
         return {}
     try:

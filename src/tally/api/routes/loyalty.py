@@ -32,7 +32,11 @@ Body = dict[str, Any]
 
 
 async def body(request: Request[Any, Any, Any], *, optional: bool = False) -> Body:
-    raw = await request.body()
+    return body_from(await request.body(), optional=optional)
+
+
+def body_from(raw: bytes, *, optional: bool = False) -> Body:
+    """A request body as the JSON object the loyalty services take, or a 400."""
     if optional and not raw.strip():
         return {}
     try:
