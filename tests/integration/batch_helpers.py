@@ -4,7 +4,8 @@ Under load the engine's flusher applies whatever requests are queued in one data
 ``OneBatch`` makes that deterministic: it holds the next ``size`` operations submitted to the
 engine, optionally runs ``before`` (a concurrent writer acting between planning and writing),
 then applies them together with ``engine.run``. Later submissions (retries) take the ordinary
-path. ``Writes`` records every write of ``loyalty_writes`` (the batch's one statement).
+path. ``Writes`` records every write of ``loyalty_writes`` (the batch's one statement), whether
+it is a statement of its own or rides in the engine's write (``merge_batch``, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from tally.core.ledger.records import TransactionRecord
 from tally.store import loyalty_writes
 from tally.store.engine import Op, PostingEngine
+from tally.store.engine_ops import MergedWrite
 
 WAIT_SECONDS = 30
 
@@ -59,22 +61,45 @@ class Writes:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.merged = 0  # writes that rode in the engine's own statement
         original = loyalty_writes._write
+        merge = loyalty_writes._merge
 
         async def spy(conn: Any, batch: loyalty_writes.BatchWrites) -> None:
-            rows: dict[str, int] = {}
-            for items in batch.inserts.values():
-                name = items[0].table.name
-                rows[name] = rows.get(name, 0) + len(items)
-            call = {"rows": rows, "guards": len(batch.guards), "failed": None}
-            self.calls.append(call)
+            call = self._call(batch)
             try:
                 await original(conn, batch)
             except Exception as exc:
                 call["failed"] = type(exc).__name__
                 raise
 
+        def merge_spy(batch: loyalty_writes.BatchWrites, first: int) -> MergedWrite:
+            merged = merge(batch, first)
+            self.merged += 1
+            call = self._call(batch)
+            check = merged.check
+
+            def checked(values: list[Any]) -> None:
+                try:
+                    check(values)
+                except Exception as exc:
+                    call["failed"] = type(exc).__name__
+                    raise
+
+            merged.check = checked
+            return merged
+
         monkeypatch.setattr(loyalty_writes, "_write", spy)
+        monkeypatch.setattr(loyalty_writes, "_merge", merge_spy)
+
+    def _call(self, batch: loyalty_writes.BatchWrites) -> dict[str, Any]:
+        rows: dict[str, int] = {}
+        for items in batch.inserts.values():
+            name = items[0].table.name
+            rows[name] = rows.get(name, 0) + len(items)
+        call: dict[str, Any] = {"rows": rows, "guards": len(batch.guards), "failed": None}
+        self.calls.append(call)
+        return call
 
     def events(self) -> list[int]:
         return [call["rows"].get("events", 0) for call in self.calls]

@@ -162,7 +162,8 @@ async def _approve(
         await out.flush(conn)
 
     install(services.engine)
-    await services.engine.execute([Post(plan)], extra=approve)
+    # Without a daily limit the approval only queues its rows: they ride in the engine's write.
+    await services.engine.execute([Post(plan)], extra=approve, queues_only=per_day is None)
 
 
 CACHE_KEY = "virtual_card_cache"

@@ -15,7 +15,10 @@ millisecond for more) and applies it in **one** database transaction:
    funds, duplicate reference ...) gets its own error and leaves the others untouched;
 4. transaction rows, balance updates and outbox events are written set-based (see
    ``engine_sql``), ``after_apply`` hooks, each operation's ``extra`` and the ``before_commit``
-   hooks run, and the transaction commits; each caller gets its own outcome.
+   hooks run, and the transaction commits; each caller gets its own outcome. On PostgreSQL, when
+   every extra of the batch only queues rows (``queues_only``), the extras run first and what
+   they queued is written by the engine's own statement (``write_merges``): one round trip
+   less while the batch holds its locks.
 
 If the write itself fails because of one operation (a reference another process took a moment ago,
 an ``extra`` raising), that operation alone fails and the others are retried as a batch; a failure
@@ -59,11 +62,13 @@ from .engine_ops import (
     Commit,
     EngineStopped,
     Extra,
+    MergedWrite,
     Op,
     Post,
     Refund,
     Step,
     Void,
+    WriteMerge,
     batch_scratch,
 )
 from .engine_preview import Preview, preview_batch, preview_steps
@@ -129,6 +134,9 @@ class PostingEngine:
         # module that buffers its rows per connection while its extras run writes them here in
         # one statement. A failure fails the batch, which is then replayed op by op.
         self.before_commit: list[BeforeCommit] = []
+        # Modules whose extras queue rows register here too, so that a batch whose extras all
+        # only queue writes those rows in the engine's own statement (PostgreSQL).
+        self.write_merges: list[WriteMerge] = []
         self.sql = batch_sql(db)
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -163,10 +171,13 @@ class PostingEngine:
     # ---- public operations ----------------------------------------------------------------
 
     async def execute(
-        self, steps: list[Step], *, extra: Extra | None = None
+        self, steps: list[Step], *, extra: Extra | None = None, queues_only: bool = False
     ) -> list[TransactionRecord]:
-        """Apply ``steps`` atomically (with ``extra`` in the same database transaction)."""
-        return await self.submit(Op(list(steps), extra=extra))
+        """Apply ``steps`` atomically (with ``extra`` in the same database transaction).
+
+        ``queues_only``: ``extra`` sends no statement itself, it only queues rows in the batch
+        scratch (``engine_ops.batch_scratch``) for a registered ``write_merges`` hook."""
+        return await self.submit(Op(list(steps), extra=extra, queues_only=queues_only))
 
     async def post(
         self, plan: TransferPlan, *, extra: Extra | None = None
@@ -412,25 +423,51 @@ class PostingEngine:
             built = {k: v for op in done for k, v in op.events.items()}
             encoded = {k: v for op in done for k, v in op.encoded.items()}
             events = events_for(records, built, now)
-            await self.sql.write(conn, records, ordered, events, encoded)
+            scratch: dict[str, Any] = {}
+            merged: list[MergedWrite] = []
+            if self._mergeable(done):
+                token = batch_scratch.set(scratch)
+                try:
+                    await self._extras(conn, done)
+                finally:
+                    batch_scratch.reset(token)
+                merged = self._merged(scratch)
+            await self.sql.write(conn, records, ordered, events, encoded, merged)
             for hook in self.after_apply:
                 await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
-            scratch: dict[str, Any] = {}
             token = batch_scratch.set(scratch)
             try:
-                await self._extras(conn, done, scratch)
+                if not merged:
+                    await self._extras(conn, done)
+                for flush in self.before_commit:
+                    await flush(conn, scratch)
             finally:
                 batch_scratch.reset(token)
 
-    async def _extras(self, conn: AsyncConnection, done: list[Op], scratch: dict[str, Any]) -> None:
+    def _mergeable(self, done: list[Op]) -> bool:
+        """Whether the extras of ``done`` may run before the write (each only queues rows)."""
+        if not (self.write_merges and self.sql.merges):
+            return False
+        extras = [op for op in done if op.extra is not None]
+        return bool(extras) and all(op.queues_only for op in extras)
+
+    def _merged(self, scratch: dict[str, Any]) -> list[MergedWrite]:
+        found: list[MergedWrite] = []
+        first = self.sql.first_free_param
+        for merge in self.write_merges:
+            part = merge(scratch, first)
+            if part is not None:
+                found.append(part)
+                first += len(part.params)
+        return found
+
+    async def _extras(self, conn: AsyncConnection, done: list[Op]) -> None:
         for op in done:
             if op.extra is not None:
                 try:
                     await op.extra(conn, op.records)
                 except Exception as exc:
                     raise _OpFailed(op, exc) from exc
-        for flush in self.before_commit:
-            await flush(conn, scratch)
 
 
 def _owner(ops: list[Op], reference: str | None) -> Op | None:

@@ -23,6 +23,25 @@ AfterApply = Callable[
 ]
 BeforeCommit = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
 
+
+@dataclass(slots=True)
+class MergedWrite:
+    """Rows queued in a batch's scratch, as parts of the engine's own write statement.
+
+    ``parts`` are CTEs (``name AS (...)``) whose parameters are numbered from the ``first`` the
+    engine gave; ``counts`` are expressions the statement returns, in order, and ``check``
+    raises if those values say a guarded row was not as planned."""
+
+    parts: list[str]
+    counts: list[str]
+    params: list[str]
+    check: Callable[[list[Any]], None]
+
+
+# Turns what the extras of a batch queued in the scratch into a ``MergedWrite`` (taking it out
+# of the scratch), or None; called with the number of the first free statement parameter.
+WriteMerge = Callable[[dict[str, Any], int], "MergedWrite | None"]
+
 # A scratch dict for the batch attempt being applied, fresh for every attempt (a replay after a
 # failure starts empty). An ``extra`` may leave rows in it for a ``before_commit`` hook to write
 # for the whole batch at once; it is only set while extras and hooks run.
@@ -85,14 +104,20 @@ class Op:
         "events",
         "extra",
         "future",
+        "queues_only",
         "records",
         "steps",
         "targets",
     )
 
-    def __init__(self, steps: list[Step], extra: Extra | None = None) -> None:
+    def __init__(
+        self, steps: list[Step], extra: Extra | None = None, queues_only: bool = False
+    ) -> None:
         self.steps = steps
         self.extra = extra
+        # The extra sends no statement of its own: it only queues rows in the batch scratch,
+        # so it may run before the batch's write and its rows travel in the same statement.
+        self.queues_only = queues_only
         self.future: asyncio.Future[list[TransactionRecord]] | None = None
         # filled while the batch runs
         self.targets: dict[str, list[TransactionRecord]] = {}

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tally.core.ledger.balances import BalanceState
 from tally.core.ledger.records import TransactionRecord
 
+from .engine_ops import MergedWrite
 from .engine_sql import (
     EVENT_COLUMNS,
     MONITORED,
@@ -49,8 +50,8 @@ LOCK = (
 )
 READ = f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[])"
 TAKEN = "SELECT reference FROM transactions WHERE reference = ANY($1::varchar[])"
-WRITE = f"""
-WITH t AS (
+PARTS = f"""
+t AS (
   INSERT INTO transactions ({TXN_COLUMNS})
   SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::numeric, (r->>6)::numeric, r->>7, r->>8,
          r->>9, r->>10, r->>11, (r->>12)::bool, (r->>13)::numeric, (r->>14)::bool,
@@ -61,7 +62,8 @@ WITH t AS (
   INSERT INTO events ({EVENT_COLUMNS})
   SELECT e->>0, e->>1, e->>2, e->3, (e->>4)::int8
   FROM jsonb_array_elements($2::jsonb) AS e
-)
+)"""
+UPDATE = """
 UPDATE balances AS bal SET
   credit_balance = (v->>1)::numeric, debit_balance = (v->>2)::numeric,
   balance = (v->>1)::numeric - (v->>2)::numeric,
@@ -69,11 +71,22 @@ UPDATE balances AS bal SET
   inflight_balance = (v->>3)::numeric - (v->>4)::numeric, version = (v->>5)::int8
 FROM jsonb_array_elements($3::jsonb) AS v
 WHERE bal.balance_id = ANY(ARRAY(SELECT b->>0 FROM jsonb_array_elements($3::jsonb) AS b))
-  AND bal.balance_id = v->>0
-"""
+  AND bal.balance_id = v->>0"""
+WRITE = f"WITH {PARTS}{UPDATE}"
+
+
+def merged_statement(merged: list[MergedWrite]) -> str:
+    """``WRITE`` with ``merged``'s CTEs: the balances update becomes a CTE too, and the
+    statement returns the merged parts' counts."""
+    parts = [PARTS, f"u AS ({UPDATE})", *(p for m in merged for p in m.parts)]
+    counts = [c for m in merged for c in m.counts]
+    return f"WITH {', '.join(parts)} SELECT {', '.join(counts) or '0'}"
 
 
 class PostgresBatchSql:
+    merges = True
+    first_free_param = 4  # $1..$3 are the engine's own documents
+
     async def lock(
         self, conn: AsyncConnection, ids: list[str], refs: list[str]
     ) -> tuple[dict[str, BalanceState], set[str]]:
@@ -105,6 +118,7 @@ class PostgresBatchSql:
         changed: list[BalanceState],
         events: list[Event],
         encoded: dict[str, Any],
+        merged: list[MergedWrite] | None = None,
     ) -> None:
         parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
         rows = (b"[" + b",".join(parts) + b"]").decode()
@@ -122,12 +136,35 @@ class PostgresBatchSql:
             ]
         ).decode()
         driver = await driver_connection(conn)
+        documents = (rows, _json.encode(events).decode(), balances)
         try:
-            await driver.execute(WRITE, rows, _json.encode(events).decode(), balances)
+            if not merged:
+                await driver.execute(WRITE, *documents)
+                return
+            sql = _statement(merged)
+            params = [p for m in merged for p in m.params]
+            found = list((await driver.fetchrow(sql, *documents, *params)).values())
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == "23505":  # unique_violation
                 raise ReferenceTaken(_reference(exc), exc) from exc
             raise
+        for part in merged:
+            part.check(found[: len(part.counts)])
+            found = found[len(part.counts) :]
+
+
+_STATEMENTS: dict[tuple[str, ...], str] = {}
+
+
+def _statement(merged: list[MergedWrite]) -> str:
+    """The merged statement's text, cached by its parts (a batch shape repeats)."""
+    key = tuple(p for m in merged for p in (*m.parts, "|", *m.counts, "||"))
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        if len(_STATEMENTS) >= 256:
+            _STATEMENTS.clear()
+        sql = _STATEMENTS[key] = merged_statement(merged)
+    return sql
 
 
 def _row(r: TransactionRecord) -> tuple[Any, ...]:

@@ -33,7 +33,7 @@ from tally.core.ledger.records import Kind, TransactionRecord
 from . import tables as t
 from .database import Database
 from .engine_apply import open_hold_ids
-from .engine_ops import Commit, Op, Void
+from .engine_ops import Commit, MergedWrite, Op, Void
 from .event_payloads import lazy_payload
 from .outbox import transaction_event_type
 from .types import to_micros
@@ -64,6 +64,11 @@ class BatchSql(Protocol):
         """A row as ``write`` sends it; posts' rows are encoded before the batch locks anything."""
         ...
 
+    # Whether ``write`` can carry ``MergedWrite`` parts, and the first parameter number they
+    # may use.
+    merges: bool
+    first_free_param: int
+
     async def write(
         self,
         conn: AsyncConnection,
@@ -71,9 +76,10 @@ class BatchSql(Protocol):
         changed: list[BalanceState],
         events: list[Event],
         encoded: dict[str, Any],
+        merged: list[MergedWrite] | None = None,
     ) -> None:
         """Insert ``records`` (``encoded`` holds some of them encoded already, by id), update
-        ``changed`` and insert ``events``."""
+        ``changed`` and insert ``events``; and write ``merged`` in the same statement."""
         ...
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tally.core.ledger.balances import BalanceState
 from tally.core.ledger.records import TransactionRecord
 
+from .engine_ops import MergedWrite
 from .engine_sql import (
     EVENT_COLUMNS,
     MONITORED,
@@ -60,6 +61,10 @@ def _amount(value: int) -> int | str:
 
 
 class SqliteBatchSql:
+    # In-process: no round trip to save, so queued rows keep their own ``before_commit`` write.
+    merges = False
+    first_free_param = 0
+
     async def lock(
         self, conn: AsyncConnection, ids: list[str], refs: list[str]
     ) -> tuple[dict[str, BalanceState], set[str]]:
@@ -93,7 +98,10 @@ class SqliteBatchSql:
         changed: list[BalanceState],
         events: list[Event],
         encoded: dict[str, Any],
+        merged: list[MergedWrite] | None = None,
     ) -> None:
+        if merged:
+            raise ValueError("SQLite writes queued rows in their own statements")
         driver = await driver_connection(conn)
         rows = [encoded.get(r.transaction_id) or _row(r) for r in records]
         balances = [_balance(s) for s in changed]

@@ -266,6 +266,15 @@ async def _write_completion(
         await finish_earn(conn, done.earn)
 
 
+def _queues_only(done: Completion) -> bool:
+    """Whether ``_write_completion`` only queues rows: no redemption to attach or commit (their
+    rows are written in order, at once) and no cap usage counter to bump (read, then written)."""
+    if done.redemptions:
+        return False
+    earn = done.earn
+    return earn is None or earn.step is None or not earn.result.usage
+
+
 async def _complete(services: Services, payment: Payment, *, new: bool) -> Payment:
     async def attempt() -> Payment:
         now = services.clock.now()
@@ -287,7 +296,7 @@ async def _complete(services: Services, payment: Payment, *, new: bool) -> Payme
         async def write(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
             await _write_completion(conn, done, out, records, new=new, now=now)
 
-        await run_steps(services, done.steps, write)
+        await run_steps(services, done.steps, write, queues_only=_queues_only(done))
         return done.payment
 
     try:

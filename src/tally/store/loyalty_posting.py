@@ -69,16 +69,18 @@ def points_plan(
     )
 
 
-async def run_steps(services: Services, steps: list[Step], write: Write) -> None:
+async def run_steps(
+    services: Services, steps: list[Step], write: Write, *, queues_only: bool = False
+) -> None:
     """Apply ``steps`` and ``write`` atomically (a plain transaction when there are no steps).
 
     Inside the engine's batch, ``write`` may queue a :class:`WriteSet` for the batch's one
     statement (``loyalty_writes``); the hook that writes it is registered here, before any
-    request can queue on this engine.
+    request can queue on this engine. ``queues_only``: ``write`` sends no statement itself.
     """
     if steps:
         install(services.engine)
-        await services.engine.execute(steps, extra=write)
+        await services.engine.execute(steps, extra=write, queues_only=queues_only)
         return
     async with services.db.write() as conn:
         await write(conn, [])

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tally.core.loyalty.errors import StalePlan
 
 from . import tables as t
-from .engine_ops import batch_scratch
+from .engine_ops import MergedWrite, batch_scratch
 from .engine_sql import driver_connection
 from .jobs_repo import job_row
 from .outbox import event_row
@@ -205,9 +205,11 @@ async def write_batch(conn: AsyncConnection, scratch: dict[str, Any]) -> None:
 
 
 def install(engine: PostingEngine) -> None:
-    """Register :func:`write_batch` on ``engine`` (once)."""
+    """Register :func:`write_batch` and :func:`merge_batch` on ``engine`` (once)."""
     if write_batch not in engine.before_commit:
         engine.before_commit.append(write_batch)
+    if merge_batch not in engine.write_merges:
+        engine.write_merges.append(merge_batch)
 
 
 async def _write(conn: AsyncConnection, batch: BatchWrites) -> None:
@@ -289,17 +291,27 @@ MAX_STATEMENTS = 256
 def _compile(key: tuple[Any, ...]) -> str:
     """The statement for a batch shape: an insert per table and columns, an update or a count
     per guard shape; it returns, per guard shape, how many rows matched."""
+    parts, counts = _compile_parts(key, 1)
+    head = f"WITH {', '.join(parts)} " if parts else ""
+    return f"{head}SELECT {', '.join(counts) or '0'}"
+
+
+_PARTS: dict[tuple[Any, ...], tuple[list[str], list[str]]] = {}
+
+
+def _compile_parts(key: tuple[Any, ...], first: int) -> tuple[list[str], list[str]]:
+    """The CTEs (``lw{n} AS (...)``, parameters numbered from ``first``) and the counts."""
     tables = t.metadata.tables
     parts: list[str] = []
     counts: list[str] = []
-    for n, item in enumerate(key, start=1):
+    for n, item in enumerate(key, start=first):
         doc = f"jsonb_array_elements(${n}::jsonb) AS r"
         if item[0] == "i":
             _, name, columns = item
             table = tables[name]
             values = ", ".join(_kind(table.c[c])[0].format(i=i) for i, c in enumerate(columns))
             parts.append(
-                f"w{n} AS (INSERT INTO {name} ({', '.join(columns)}) SELECT {values} FROM {doc})"
+                f"lw{n} AS (INSERT INTO {name} ({', '.join(columns)}) SELECT {values} FROM {doc})"
             )
             continue
         op, name, keys, expects, sets = item
@@ -318,14 +330,13 @@ def _compile(key: tuple[Any, ...]) -> str:
             offset = len(keys) + len(expects)
             assign = ", ".join(f"{c} = {read[offset + i]}" for i, c in enumerate(sets))
             parts.append(
-                f"w{n} AS (UPDATE {name} AS x SET {assign} FROM {doc} "
+                f"lw{n} AS (UPDATE {name} AS x SET {assign} FROM {doc} "
                 f"WHERE {condition} RETURNING 1)"
             )
-            counts.append(f"(SELECT count(*) FROM w{n})")
+            counts.append(f"(SELECT count(*) FROM lw{n})")
         else:
             counts.append(f"(SELECT count(*) FROM {name} AS x, {doc} WHERE {condition})")
-    head = f"WITH {', '.join(parts)} " if parts else ""
-    return f"{head}SELECT {', '.join(counts) or '0'}"
+    return parts, counts
 
 
 def _guard_doc(guards: list[Guard]) -> bytes:
@@ -338,7 +349,27 @@ def _guard_doc(guards: list[Guard]) -> bytes:
     return _json.encode(rows)
 
 
-async def _write_pg(conn: AsyncConnection, batch: BatchWrites) -> None:
+def merge_batch(scratch: dict[str, Any], first: int) -> MergedWrite | None:
+    """The engine's ``write_merges`` hook: what the batch's extras queued, as parts of the
+    engine's own statement (taken out of the scratch, so ``write_batch`` finds nothing)."""
+    batch = scratch.pop(SCRATCH_KEY, None)
+    return _merge(batch, first) if batch else None
+
+
+def _merge(batch: BatchWrites, first: int) -> MergedWrite:
+    key, params, groups = _shape(batch)
+    cache = (key, first)
+    found = _PARTS.get(cache)
+    if found is None:
+        if len(_PARTS) >= MAX_STATEMENTS:
+            _PARTS.clear()
+        found = _PARTS[cache] = _compile_parts(key, first)
+    parts, counts = found
+    return MergedWrite(parts, counts, params, lambda values: _verify(values, groups))
+
+
+def _shape(batch: BatchWrites) -> tuple[tuple[Any, ...], list[str], list[list[Guard]]]:
+    """The batch's statement shape (its cache key), its documents and its guard groups."""
     key: list[Any] = []
     params: list[str] = []
     for (name, columns), items in batch.inserts.items():
@@ -351,14 +382,24 @@ async def _write_pg(conn: AsyncConnection, batch: BatchWrites) -> None:
     for shape, guards in groups.items():
         key.append(shape)
         params.append(_guard_doc(guards).decode())
-    sql = _STATEMENTS.get(tuple(key))
+    return tuple(key), params, list(groups.values())
+
+
+async def _write_pg(conn: AsyncConnection, batch: BatchWrites) -> None:
+    key, params, groups = _shape(batch)
+    sql = _STATEMENTS.get(key)
     if sql is None:
         if len(_STATEMENTS) >= MAX_STATEMENTS:
             _STATEMENTS.clear()
-        sql = _STATEMENTS[tuple(key)] = _compile(tuple(key))
+        sql = _STATEMENTS[key] = _compile(key)
     driver = await driver_connection(conn)
     found = await driver.fetchrow(sql, *params)
-    for matched, guards in zip(list(found.values()), groups.values(), strict=False):
+    _verify(list(found.values()), groups)
+
+
+def _verify(values: list[Any], groups: list[list[Guard]]) -> None:
+    """Each guard group matched as many rows as it has guards, or the plan was stale."""
+    for matched, guards in zip(values, groups, strict=False):
         if matched != len(guards):
             if len(guards) == 1:
                 raise guards[0].stale()
