@@ -425,7 +425,8 @@ class PostingEngine:
             events = events_for(records, built, now)
             scratch: dict[str, Any] = {}
             merged: list[MergedWrite] = []
-            if self._mergeable(done):
+            extras_first = self._mergeable(done)
+            if extras_first:
                 token = batch_scratch.set(scratch)
                 try:
                     await self._extras(conn, done)
@@ -437,7 +438,7 @@ class PostingEngine:
                 await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
             token = batch_scratch.set(scratch)
             try:
-                if not merged:
+                if not extras_first:
                     await self._extras(conn, done)
                 for flush in self.before_commit:
                     await flush(conn, scratch)
