@@ -14,12 +14,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tally.core.errors import DuplicateReference
 from tally.core.ledger.records import TransactionRecord
 from tally.store import loyalty_writes
 from tally.store import tables as t
 from tally.store.database import Database
 from tally.store.engine import Op, Post, PostingEngine
 from tally.store.loyalty_writes import WriteSet
+from tally.store.outbox import event_row
 
 from .engine_helpers import NOW, balance, open_balances, plan
 
@@ -128,3 +130,33 @@ async def test_a_mixed_batch_keeps_the_extras_after_the_write(
     assert all(op.error is None for op in ops)
     assert seen == [1]  # its posting's row was written before it ran
     assert calls == ["a"] and await _queued(db) == ["a"]
+
+
+async def test_a_queued_row_refused_by_its_table_fails_its_request_not_as_a_reference(
+    db: Database, engine: PostingEngine
+) -> None:
+    """A unique violation in a queued table (not the transactions' reference) is the request's
+    own failure: the batch is replayed one request at a time and only that one fails, with the
+    database's error rather than a "reference already used"."""
+    alice, bob = await open_balances(db, 2, overdraft=True)
+
+    def same_event(tag: str) -> Any:
+        async def extra(conn: AsyncConnection, records: list[TransactionRecord]) -> None:
+            out = WriteSet()
+            row = event_row("test.queued", {"name": tag}, now=NOW, subject_id="s")
+            out.insert(t.events, {**row, "event_id": "evt_fixed"})
+            await out.flush(conn)
+
+        return extra
+
+    ops = [
+        Op([Post(plan(alice, bob, 10))], extra=same_event("first"), queues_only=True),
+        Op([Post(plan(alice, bob, 20))], extra=same_event("second"), queues_only=True),
+    ]
+    await engine.run(ops)
+
+    assert ops[0].error is None
+    assert ops[1].error is not None
+    assert not isinstance(ops[1].error, DuplicateReference)
+    assert await _queued(db) == ["first"]
+    assert (await balance(db, bob))["balance"] == 10

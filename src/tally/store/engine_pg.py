@@ -145,7 +145,11 @@ class PostgresBatchSql:
             params = [p for m in merged for p in m.params]
             found = list((await driver.fetchrow(sql, *documents, *params)).values())
         except Exception as exc:
-            if getattr(exc, "sqlstate", None) == "23505":  # unique_violation
+            # A unique violation is a taken reference; with merged rows, only when it names the
+            # reference (another table's is that request's own failure, found by the replay).
+            if getattr(exc, "sqlstate", None) == "23505" and (
+                not merged or _reference(exc) is not None
+            ):
                 raise ReferenceTaken(_reference(exc), exc) from exc
             raise
         for part in merged:
