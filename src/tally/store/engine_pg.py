@@ -141,7 +141,7 @@ class PostgresBatchSql:
             if not merged:
                 await driver.execute(WRITE, *documents)
                 return
-            sql = _statement(merged)
+            sql = merged_statement(merged)  # a few joins; asyncpg caches its prepared form
             params = [p for m in merged for p in m.params]
             found = list((await driver.fetchrow(sql, *documents, *params)).values())
         except Exception as exc:
@@ -155,20 +155,6 @@ class PostgresBatchSql:
         for part in merged:
             part.check(found[: len(part.counts)])
             found = found[len(part.counts) :]
-
-
-_STATEMENTS: dict[tuple[str, ...], str] = {}
-
-
-def _statement(merged: list[MergedWrite]) -> str:
-    """The merged statement's text, cached by its parts (a batch shape repeats)."""
-    key = tuple(p for m in merged for p in (*m.parts, "|", *m.counts, "||"))
-    sql = _STATEMENTS.get(key)
-    if sql is None:
-        if len(_STATEMENTS) >= 256:
-            _STATEMENTS.clear()
-        sql = _STATEMENTS[key] = merged_statement(merged)
-    return sql
 
 
 def _row(r: TransactionRecord) -> tuple[Any, ...]:
