@@ -424,20 +424,16 @@ class PostingEngine:
             encoded = {k: v for op in done for k, v in op.encoded.items()}
             events = events_for(records, built, now)
             scratch: dict[str, Any] = {}
-            merged: list[MergedWrite] = []
-            extras_first = self._mergeable(done)
-            if extras_first:
-                token = batch_scratch.set(scratch)
-                try:
-                    await self._extras(conn, done)
-                finally:
-                    batch_scratch.reset(token)
-                merged = self._merged(scratch)
-            await self.sql.write(conn, records, ordered, events, encoded, merged)
-            for hook in self.after_apply:
-                await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
             token = batch_scratch.set(scratch)
             try:
+                extras_first = self._mergeable(done)
+                merged: list[MergedWrite] = []
+                if extras_first:
+                    await self._extras(conn, done)
+                    merged = self._merged(scratch)
+                await self.sql.write(conn, records, ordered, events, encoded, merged)
+                for hook in self.after_apply:
+                    await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
                 if not extras_first:
                     await self._extras(conn, done)
                 for flush in self.before_commit:

@@ -44,7 +44,8 @@ WriteMerge = Callable[[dict[str, Any], int], "MergedWrite | None"]
 
 # A scratch dict for the batch attempt being applied, fresh for every attempt (a replay after a
 # failure starts empty). An ``extra`` may leave rows in it for a ``before_commit`` hook to write
-# for the whole batch at once; it is only set while extras and hooks run.
+# for the whole batch at once (or a ``write_merges`` hook to put in the engine's own write); it
+# is set while the batch writes (extras, write, hooks), until its commit.
 batch_scratch: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("batch_scratch")
 
 

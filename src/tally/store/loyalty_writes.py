@@ -284,23 +284,14 @@ def _timestamps(table: sa.Table, columns: tuple[str, ...]) -> list[int]:
     return found
 
 
-_STATEMENTS: dict[tuple[Any, ...], str] = {}
-MAX_STATEMENTS = 256
-
-
-def _compile(key: tuple[Any, ...]) -> str:
-    """The statement for a batch shape: an insert per table and columns, an update or a count
-    per guard shape; it returns, per guard shape, how many rows matched."""
-    parts, counts = _compile_parts(key, 1)
-    head = f"WITH {', '.join(parts)} " if parts else ""
-    return f"{head}SELECT {', '.join(counts) or '0'}"
-
-
 _PARTS: dict[tuple[Any, ...], tuple[list[str], list[str]]] = {}
+MAX_SHAPES = 256
 
 
 def _compile_parts(key: tuple[Any, ...], first: int) -> tuple[list[str], list[str]]:
-    """The CTEs (``lw{n} AS (...)``, parameters numbered from ``first``) and the counts."""
+    """The statement parts for a batch shape: a CTE (``lw{n} AS (...)``, parameters numbered
+    from ``first``) per insert and per guard update, and per guard shape the count of the rows
+    it matched."""
     tables = t.metadata.tables
     parts: list[str] = []
     counts: list[str] = []
@@ -357,11 +348,18 @@ def merge_batch(scratch: dict[str, Any], first: int) -> MergedWrite | None:
 
 
 def _merge(batch: BatchWrites, first: int) -> MergedWrite:
+    """The parts ``merge_batch`` hands the engine (a name of its own: the merged path and a
+    statement of the batch's own can be told apart)."""
+    return _statement_parts(batch, first)
+
+
+def _statement_parts(batch: BatchWrites, first: int) -> MergedWrite:
+    """The batch as statement parts (their text cached per batch shape) and their check."""
     key, params, groups = _shape(batch)
     cache = (key, first)
     found = _PARTS.get(cache)
     if found is None:
-        if len(_PARTS) >= MAX_STATEMENTS:
+        if len(_PARTS) >= MAX_SHAPES:
             _PARTS.clear()
         found = _PARTS[cache] = _compile_parts(key, first)
     parts, counts = found
@@ -386,15 +384,13 @@ def _shape(batch: BatchWrites) -> tuple[tuple[Any, ...], list[str], list[list[Gu
 
 
 async def _write_pg(conn: AsyncConnection, batch: BatchWrites) -> None:
-    key, params, groups = _shape(batch)
-    sql = _STATEMENTS.get(key)
-    if sql is None:
-        if len(_STATEMENTS) >= MAX_STATEMENTS:
-            _STATEMENTS.clear()
-        sql = _STATEMENTS[key] = _compile(key)
+    """The batch in a statement of its own, returning each guard shape's matched rows."""
+    own = _statement_parts(batch, 1)
+    head = f"WITH {', '.join(own.parts)} " if own.parts else ""
+    sql = f"{head}SELECT {', '.join(own.counts) or '0'}"
     driver = await driver_connection(conn)
-    found = await driver.fetchrow(sql, *params)
-    _verify(list(found.values()), groups)
+    found = await driver.fetchrow(sql, *own.params)
+    own.check(list(found.values()))
 
 
 def _verify(values: list[Any], groups: list[list[Guard]]) -> None:
