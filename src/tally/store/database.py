@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from tally.core.errors import Unavailable
 
-
 # SQLite's write-ahead log is checkpointed every this many (4 KiB) pages: 64 MiB.
 WAL_CHECKPOINT_PAGES = 16_384
 
