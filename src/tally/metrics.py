@@ -21,6 +21,12 @@ ENGINE_BATCH_SIZE = Histogram(
 ENGINE_OPERATIONS = Counter(
     "tally_engine_operations_total", "Posting engine operations by outcome", ["outcome"]
 )
+UNLOCKED_BATCHES = Counter(
+    "tally_engine_unlocked_batches_total",
+    "Batches tried in two trips (read, checked write), by outcome: applied, or sent the locked "
+    "way because a balance moved, a reference was taken, a watched balance changed, or an error",
+    ["outcome"],
+)
 
 _HTTP_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

@@ -75,3 +75,14 @@ async def test_the_lock_and_the_reads_find_balances_and_references_through_index
         assert "Seq Scan on balances" not in text, text
     for text in (lock, taken):
         assert "Seq Scan on transactions" not in text, text
+
+
+async def test_the_two_trip_read_and_checked_write_use_the_same_indexes(filled: Database) -> None:
+    peek = await _generic_plan(filled, engine_pg.PEEK, "varchar[], varchar[]", ["{a}", "{r}"])
+    checked = await _generic_plan(
+        filled, engine_pg.CHECKED, "jsonb, jsonb, jsonb", ["[]", "[]", json.dumps([["b", 1]])]
+    )
+    for text in (peek, checked):
+        assert "Seq Scan on balances" not in text, text
+    assert "Seq Scan on transactions" not in peek, peek
+    assert "uq_balances_balance_id" in checked, checked

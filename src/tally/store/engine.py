@@ -20,6 +20,11 @@ millisecond for more) and applies it in **one** database transaction:
    they queued is written by the engine's own statement (``write_merges``): one round trip
    less while the batch holds its locks.
 
+On PostgreSQL a flusher prefers operations that touch no balance of the batch being applied now
+(``engine_queue``), and a batch of plain posts that shares no balance with one in flight is first
+applied in two trips, an unlocked read and a write that checks every balance's version
+(``engine_optimistic``); it takes the steps above only if that write finds a balance moved.
+
 If the write itself fails because of one operation (a reference another process took a moment ago,
 an ``extra`` raising), that operation alone fails and the others are retried as a batch; a failure
 that names no operation replays the batch one operation at a time, so only the culprit fails.
@@ -42,7 +47,7 @@ from tally.core.clock import Clock, SystemClock
 from tally.core.errors import DuplicateReference, TallyError, Unavailable
 from tally.core.ledger.records import TransactionRecord
 from tally.core.ledger.transfers import TransferPlan
-from tally.metrics import ENGINE_BATCH_SIZE, ENGINE_OPERATIONS
+from tally.metrics import ENGINE_BATCH_SIZE, ENGINE_OPERATIONS, UNLOCKED_BATCHES
 
 from . import engine_names as names
 from .database import Database
@@ -71,8 +76,11 @@ from .engine_ops import (
     WriteMerge,
     batch_scratch,
 )
+from .engine_optimistic import apply_unlocked, eligible
 from .engine_preview import Preview, preview_batch, preview_steps
+from .engine_queue import Held, OpQueue, drain, touches
 from .engine_sql import (
+    Moved,
     ReferenceTaken,
     batch_sql,
     duplicate_error,
@@ -130,6 +138,9 @@ class PostingEngine:
         self.flushers = flushers or 2
         self.linger = linger
         self.after_apply: list[AfterApply] = []
+        # Like ``after_apply``, but called only for batches that changed a balance a monitor
+        # watches (``BalanceState.monitored``), so that the others may skip the transaction.
+        self.after_apply_watched: list[AfterApply] = []
         # Run once per batch after every operation's ``extra``, in the batch's transaction: a
         # module that buffers its rows per connection while its extras run writes them here in
         # one statement. A failure fails the batch, which is then replayed op by op.
@@ -138,7 +149,8 @@ class PostingEngine:
         # only queue writes those rows in the engine's own statement (PostgreSQL).
         self.write_merges: list[WriteMerge] = []
         self.sql = batch_sql(db)
-        self._queue: asyncio.Queue[Op] = asyncio.Queue()
+        self._queue = OpQueue()
+        self._held = Held()  # balances of the batches being applied now
         self._tasks: list[asyncio.Task[None]] = []
         self._indicators: dict[tuple[str, str], str] = {}
         self._running = False
@@ -247,8 +259,16 @@ class PostingEngine:
         while True:
             batch = await self._take()
             self._busy += 1
+            # Claimed as soon as taken (no await in between): the next flusher's choice and
+            # wait see this batch (``engine_queue.Held``).
+            held: set[str] = set()
+            alone = False
+            if self.sql.side_by_side:
+                for op in batch:
+                    held |= touches(op, self._indicators)
+                alone = self._held.claim(held)
             try:
-                await self.run(batch)
+                await self.run(batch, alone=alone)
             except BaseException as exc:  # never lose a caller: everyone gets an answer
                 for op in batch:
                     if op.error is None and not op.records:
@@ -258,25 +278,26 @@ class PostingEngine:
                     raise
             finally:
                 self._busy -= 1
+                if held:
+                    self._held.release(held)
             self._settle(batch)
 
     async def _take(self) -> list[Op]:
-        first = await self._queue.get()
-        batch = [first]
-        weight = self._drain(batch, first.weight)
-        if weight < self.max_batch and self.linger > 0 and self._busy > 0:
-            # Others are writing right now, so more work is coming: wait a moment for it
-            # rather than paying a whole database transaction for a handful of rows.
-            await asyncio.sleep(self.linger)
-            self._drain(batch, weight)
-        return batch
+        while True:
+            first = await self._queue.get()
+            self._queue.put_back([first])
+            if self.linger > 0 and self._busy > 0 and len(self._queue) < self.max_batch:
+                # Others are writing right now, so more work is coming: wait a moment for it
+                # rather than paying a whole database transaction for a handful of rows.
+                await asyncio.sleep(self.linger)
+            batch: list[Op] = []
+            self._drain(batch, 0)
+            if batch:  # (another flusher may have taken everything meanwhile)
+                return batch
 
     def _drain(self, batch: list[Op], weight: int) -> int:
-        while weight < self.max_batch and not self._queue.empty():
-            op = self._queue.get_nowait()
-            batch.append(op)
-            weight += op.weight
-        return weight
+        # Prefers ops whose balances no batch being applied now holds (``engine_queue``).
+        return drain(self._queue, batch, weight, self.max_batch, self._held, self._indicators)
 
     def _settle(self, batch: list[Op]) -> None:
         for op in batch:
@@ -284,20 +305,26 @@ class PostingEngine:
                 op.future.set_result(op.records)
             self._queue.task_done()
 
-    async def run(self, batch: list[Op]) -> None:
-        """Apply ``batch``; every op ends with ``records`` or ``error`` set."""
+    async def run(self, batch: list[Op], *, alone: bool = False) -> None:
+        """Apply ``batch``; every op ends with ``records`` or ``error`` set.
+
+        ``alone``: no other batch of this process is being applied on its balances, so if it is
+        made of plain posts it is first tried in two trips (``engine_optimistic``); a batch that
+        shares a balance with one in flight takes its locks, which queue it right behind."""
         self.batches += 1
         self.ops += len(batch)
         ENGINE_BATCH_SIZE.observe(len(batch))
         try:
-            await self._run(batch)
+            await self._run(batch, alone)
         finally:
             failed = sum(1 for op in batch if op.error is not None)
             ENGINE_OPERATIONS.labels("failed").inc(failed)
             ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
 
-    async def _run(self, batch: list[Op]) -> None:
+    async def _run(self, batch: list[Op], alone: bool = False) -> None:
         live = await self._prepare(batch)
+        if live and alone and await self._unlocked(live):
+            return
         transient = 0
         while live:
             for op in live:
@@ -397,6 +424,28 @@ class PostingEngine:
         """The rows that commits, voids and refunds name (a group id names all its legs)."""
         return await names.load_targets(self.db, ids)
 
+    async def _unlocked(self, ops: list[Op]) -> bool:
+        """Try ``ops`` in two trips; True when done (nothing to lock), False to go the locked way
+        (nothing was written, the ops are reset)."""
+        if not (self.sql.optimistic and not self.after_apply and eligible(ops)):
+            return False
+        try:
+            if await apply_unlocked(self, ops, self.clock.now()):
+                UNLOCKED_BATCHES.labels("applied").inc()
+                return True
+            outcome = "watched"
+        except Moved:
+            outcome = "moved"
+        except ReferenceTaken:
+            outcome = "reference"
+        except Exception as exc:  # nothing was written: the locked way settles it
+            log.info("a batch of %d goes the locked way after %r", len(ops), exc)
+            outcome = "error"
+        UNLOCKED_BATCHES.labels(outcome).inc()
+        for op in ops:
+            op.reset()
+        return False
+
     # ---- steps 2..4: one write transaction -------------------------------------------------
 
     async def _apply(self, ops: list[Op]) -> None:
@@ -432,7 +481,10 @@ class PostingEngine:
                     await self._extras(conn, done)
                     merged = self._merged(scratch)
                 await self.sql.write(conn, records, ordered, events, encoded, merged)
-                for hook in self.after_apply:
+                hooks = self.after_apply
+                if self.after_apply_watched and any(s.monitored for s in changed.values()):
+                    hooks = [*hooks, *self.after_apply_watched]
+                for hook in hooks:
                     await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
                 if not extras_first:
                     await self._extras(conn, done)

@@ -105,6 +105,7 @@ class Op:
         "events",
         "extra",
         "future",
+        "passed_over",
         "queues_only",
         "records",
         "steps",
@@ -120,6 +121,8 @@ class Op:
         # so it may run before the batch's write and its rows travel in the same statement.
         self.queues_only = queues_only
         self.future: asyncio.Future[list[TransactionRecord]] | None = None
+        # How many times a flusher left it for a later batch (``engine_queue``).
+        self.passed_over = 0
         # filled while the batch runs
         self.targets: dict[str, list[TransactionRecord]] = {}
         self.built: dict[int, list[TransactionRecord]] = {}  # by step index

@@ -28,6 +28,7 @@ from .engine_sql import (
     MONITORED,
     TXN_COLUMNS,
     Event,
+    Moved,
     ReferenceTaken,
     driver_connection,
     micros,
@@ -49,6 +50,11 @@ LOCK = (
     "ORDER BY balance_id FOR UPDATE"
 )
 READ = f"SELECT {_STATE} FROM balances WHERE balance_id = ANY($1::varchar[])"
+# ``LOCK`` without the lock, for a batch applied in two trips (``engine_optimistic``).
+PEEK = (
+    f"SELECT {_STATE}, (SELECT array_agg(reference) FROM transactions "
+    "WHERE reference = ANY($2::varchar[])) FROM balances WHERE balance_id = ANY($1::varchar[])"
+)
 TAKEN = "SELECT reference FROM transactions WHERE reference = ANY($1::varchar[])"
 PARTS = f"""
 t AS (
@@ -73,6 +79,13 @@ FROM jsonb_array_elements($3::jsonb) AS v
 WHERE bal.balance_id = ANY(ARRAY(SELECT b->>0 FROM jsonb_array_elements($3::jsonb) AS b))
   AND bal.balance_id = v->>0"""
 WRITE = f"WITH {PARTS}{UPDATE}"
+# ``WRITE`` that updates a balance only at the version read (``v->>6``) and fails as a whole
+# (division by zero, SQLSTATE 22012: the statement is its own transaction) unless every balance
+# of the document matched; the update's index scan locks rows in ``balance_id`` order.
+CHECKED = (
+    f"WITH {PARTS}, u AS ({UPDATE} AND bal.version = (v->>6)::int8 RETURNING 1) "
+    "SELECT 1 / ((SELECT count(*) FROM u) = jsonb_array_length($3::jsonb))::int"
+)
 
 
 def merged_statement(merged: list[MergedWrite]) -> str:
@@ -84,7 +97,9 @@ def merged_statement(merged: list[MergedWrite]) -> str:
 
 
 class PostgresBatchSql:
+    optimistic = True
     merges = True
+    side_by_side = True
     first_free_param = 4  # $1..$3 are the engine's own documents
 
     async def lock(
@@ -97,6 +112,52 @@ class PostgresBatchSql:
         first: Any = rows[0]
         used: list[str] | None = first[10]
         return {row[0]: state_from(row) for row in rows}, set(used or ())
+
+    async def peek(
+        self, driver: Any, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
+        """``lock`` without locking, in its own (autocommit) statement on ``driver``."""
+        rows = await driver.fetch(PEEK, ids, refs)
+        if not rows:
+            return {}, {row[0] for row in await driver.fetch(TAKEN, refs)} if refs else set()
+        used: list[str] | None = rows[0][10]
+        return {row[0]: state_from(row) for row in rows}, set(used or ())
+
+    async def write_checked(
+        self,
+        driver: Any,
+        records: list[TransactionRecord],
+        changed: list[tuple[BalanceState, int]],
+        events: list[Event],
+        encoded: dict[str, Any],
+    ) -> None:
+        """``write`` as one autocommit statement that writes nothing unless every balance of
+        ``changed`` (new state, version read) is still at the version read (else ``Moved``)."""
+        parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
+        balances = _json.encode(
+            [
+                (
+                    s.balance_id,
+                    s.credit_balance,
+                    s.debit_balance,
+                    s.inflight_credit_balance,
+                    s.inflight_debit_balance,
+                    s.version,
+                    read,
+                )
+                for s, read in changed
+            ]
+        ).decode()
+        rows = (b"[" + b",".join(parts) + b"]").decode()
+        try:
+            await driver.execute(CHECKED, rows, _json.encode(events).decode(), balances)
+        except Exception as exc:
+            state = getattr(exc, "sqlstate", None)
+            if state == "22012":
+                raise Moved("a balance changed since the batch read it") from exc
+            if state == "23505":
+                raise ReferenceTaken(_reference(exc), exc) from exc
+            raise
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
         result = await conn.exec_driver_sql(READ, (sorted(ids),))

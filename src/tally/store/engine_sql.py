@@ -58,6 +58,28 @@ class BatchSql(Protocol):
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]: ...
 
+    # Whether a batch may be applied in two trips, read then checked write
+    # (``engine_optimistic``, PostgreSQL).
+    optimistic: bool
+
+    async def peek(
+        self, driver: Any, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
+        """``lock`` without the lock, as its own statement on the driver connection."""
+        ...
+
+    async def write_checked(
+        self,
+        driver: Any,
+        records: list[TransactionRecord],
+        changed: list[tuple[BalanceState, int]],
+        events: list[Event],
+        encoded: dict[str, Any],
+    ) -> None:
+        """``write`` as its own transaction, writing nothing unless every changed balance is
+        still at the version read (``engine_optimistic.Moved`` otherwise)."""
+        ...
+
     async def taken(self, conn: AsyncConnection, refs: list[str]) -> set[str]: ...
 
     def encode(self, record: TransactionRecord) -> Any:
@@ -68,6 +90,9 @@ class BatchSql(Protocol):
     # may use.
     merges: bool
     first_free_param: int
+    # Whether two batches on distinct balances write at the same time (row locks), so that
+    # flushers should prefer ops no other batch holds (``engine_queue``); SQLite has one writer.
+    side_by_side: bool
 
     async def write(
         self,
@@ -100,6 +125,10 @@ class ReferenceTaken(Exception):
         super().__init__(str(original))
         self.reference = reference
         self.original = original
+
+
+class Moved(Exception):
+    """A checked write found a balance changed since it was read: nothing was written."""
 
 
 def event_for(record: TransactionRecord, created: int) -> Event:

@@ -1,8 +1,9 @@
 """Balance monitors (Blnk's ``/balance-monitors``): storage, and the check run in every posting.
 
-``check_monitors`` is registered on the posting engine's ``after_apply`` hooks: inside each batch
-transaction it loads the monitors of the balances that changed and emits ``balance.monitor`` for
-each whose condition went from false to true, so the event commits with the posting that caused it.
+``check_monitors`` is registered on the posting engine's ``after_apply_watched`` hooks: inside
+each batch transaction that changed a watched balance it loads the monitors of the balances that
+changed and emits ``balance.monitor`` for each whose condition went from false to true, so the
+event commits with the posting that caused it.
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ async def stop_workers(services: Services) -> None:
 
 
 def install(services: Services) -> None:
-    if check_monitors not in services.engine.after_apply:
-        services.engine.after_apply.append(check_monitors)
+    if check_monitors not in services.engine.after_apply_watched:
+        services.engine.after_apply_watched.append(check_monitors)
     if services.settings.run_workers:
         services.extras.setdefault("on_start", []).append(start_workers)
         services.extras.setdefault("on_stop", []).append(stop_workers)

@@ -1,0 +1,75 @@
+"""A batch in two trips to PostgreSQL: read, then one statement that writes only if nothing moved.
+
+The locked way costs four round trips per batch (``BEGIN``, lock, write, ``COMMIT``), and every
+trip's answer waits its turn in an event loop busy with other requests; meanwhile the batch's row
+locks make every other batch on those balances wait. A batch that no other batch of this process
+is applying, made only of posts without extras, goes this way instead:
+
+1. one statement, outside any transaction, reads the balances (no lock) and which of the batch's
+   references are used already;
+2. the operations are applied in memory by the same rules (``engine_apply``);
+3. one statement, its own transaction, inserts the rows and events and updates each changed
+   balance **only where its version is still the one read**; it fails as a whole unless every
+   balance matched (a concurrent writer moved one), so nothing is written partly.
+
+If the write fails (a version moved, a reference another process took a moment ago), nothing was
+written and the batch goes the locked way, which settles it exactly as before. A batch that
+changes a balance a monitor watches goes the locked way too, because the monitors' hook runs in
+the batch's transaction. An operation that fails on the read (insufficient funds, a reference
+already used) fails as it would have at that instant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from tally.core.errors import TallyError
+
+from .engine_apply import BatchState, apply_op, balance_ids, check_zero_sum, planned_references
+from .engine_ops import Op, Post
+from .engine_sql import driver_connection, events_for
+
+if TYPE_CHECKING:
+    from .engine import PostingEngine
+
+
+def eligible(ops: list[Op]) -> bool:
+    """Posts only, no ``extra``: nothing but the engine's own rows."""
+    return all(op.extra is None and all(type(s) is Post for s in op.steps) for op in ops)
+
+
+async def apply_unlocked(engine: PostingEngine, ops: list[Op], now: datetime) -> bool:
+    """Apply ``ops`` in two trips; False (nothing written) when they must go the locked way.
+
+    Raises what the checked write raised (``Moved``, a taken reference ...): nothing written."""
+    indicators = engine.indicators
+    ids = sorted(balance_ids(ops, indicators))
+    async with engine.db.single_statements() as conn:
+        driver = await driver_connection(conn)
+        states, taken = await engine.sql.peek(driver, ids, planned_references(ops))
+        batch = BatchState(states, {}, taken, indicators, now)
+        done: list[Op] = []
+        for op in ops:
+            try:
+                apply_op(op, batch)
+                done.append(op)
+            except TallyError as exc:
+                op.fail(exc)
+        changed = batch.changed()
+        if engine.after_apply_watched and any(s.monitored for s in changed.values()):
+            return False
+        records = [r for op in done for r in op.records]
+        if not records:
+            return True
+        check_zero_sum(batch.before, changed)
+        built = {k: v for op in done for k, v in op.events.items()}
+        encoded = {k: v for op in done for k, v in op.encoded.items()}
+        await engine.sql.write_checked(
+            driver,
+            records,
+            [(changed[k], batch.before[k].version) for k in sorted(changed)],
+            events_for(records, built, now),
+            encoded,
+        )
+        return True
