@@ -187,23 +187,26 @@ async def take(
     """Events not handed on yet (late ones first), advancing ``cursor`` in memory.
 
     Payloads are rendered (``event_payloads.hydrate``) for every event, or, when ``render``
-    names event types, for those types only; the others keep what is stored."""
+    names event types, for those types only: the others are not even read, and come with an
+    empty payload (the relay routes them by id and type; a delivery renders its own)."""
     wall = _wall_now()
     taken: list[Any] = []
+    e = t.events.c
+    payload: Any = e.payload
+    if render is not None:
+        payload = sa.case((e.type.in_(sorted(render)), e.payload), else_=sa.null())
+    columns = sa.select(
+        e.id, e.event_id, e.type, e.subject_id, e.created_at, payload.label("payload")
+    )
     if cursor.gaps:
-        late = await conn.execute(sa.select(t.events).where(t.events.c.id.in_(sorted(cursor.gaps))))
+        late = await conn.execute(columns.where(e.id.in_(sorted(cursor.gaps))))
         for row in late:
             cursor.gaps.pop(int(row.id), None)
             taken.append(row)
         expired = wall - int(GAP_TIMEOUT.total_seconds() * 1e6)
         cursor.gaps = {k: v for k, v in cursor.gaps.items() if v >= expired}
     rows = list(
-        await conn.execute(
-            sa.select(t.events)
-            .where(t.events.c.id > cursor.position)
-            .order_by(t.events.c.id)
-            .limit(limit)
-        )
+        await conn.execute(columns.where(e.id > cursor.position).order_by(e.id).limit(limit))
     )
     expected = cursor.position + 1
     for row in rows:
