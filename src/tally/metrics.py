@@ -24,7 +24,8 @@ ENGINE_OPERATIONS = Counter(
 UNLOCKED_BATCHES = Counter(
     "tally_engine_unlocked_batches_total",
     "Batches tried in two trips (read, checked write), by outcome: applied, or sent the locked "
-    "way because a balance moved, a reference was taken, a watched balance changed, or an error",
+    "way because a balance moved, a reference was taken, a watched balance changed, the batch "
+    "before it on the same balances did not commit (behind), or an error",
     ["outcome"],
 )
 

@@ -24,6 +24,7 @@ def queued(*ops: Op) -> OpQueue:
 
 
 def held(*ids: str) -> Held:
+    """Balances held by a batch in flight (claims need the running event loop)."""
     found = Held()
     found.claim(set(ids))
     return found
@@ -38,7 +39,7 @@ def test_with_nothing_held_ops_are_taken_in_order_up_to_the_limit() -> None:
     assert [queue.get_nowait(), queue.get_nowait()] == ops[3:]
 
 
-def test_ops_on_held_balances_wait_for_the_next_batch_at_the_front_of_the_queue() -> None:
+async def test_ops_on_held_balances_wait_for_the_next_batch_at_the_front_of_the_queue() -> None:
     free_1, busy, free_2, free_3 = (
         transfer("bln_a", "bln_b"),
         transfer("bln_c", "bln_held"),
@@ -59,7 +60,7 @@ def test_ops_on_held_balances_wait_for_the_next_batch_at_the_front_of_the_queue(
     assert second == [busy, later]
 
 
-def test_an_op_is_passed_over_a_bounded_number_of_times() -> None:
+async def test_an_op_is_passed_over_a_bounded_number_of_times() -> None:
     queue = OpQueue()
     stuck = transfer("bln_c", "bln_held")
     for _ in range(MAX_PASSES):
@@ -75,7 +76,7 @@ def test_an_op_is_passed_over_a_bounded_number_of_times() -> None:
     assert batch == [stuck] and stuck.passed_over == MAX_PASSES
 
 
-def test_when_most_ops_conflict_a_hot_balance_they_are_all_taken_in_order() -> None:
+async def test_when_most_ops_conflict_a_hot_balance_they_are_all_taken_in_order() -> None:
     ops = [transfer("@Store", f"bln_{i}") for i in range(6)]
     ops.insert(2, calm := transfer("bln_x", "bln_y"))
     queue = queued(*ops)
@@ -84,7 +85,7 @@ def test_when_most_ops_conflict_a_hot_balance_they_are_all_taken_in_order() -> N
     assert batch == ops and not any(op.passed_over for op in ops) and calm in batch
 
 
-def test_the_limit_holds_and_what_is_left_keeps_its_order() -> None:
+async def test_the_limit_holds_and_what_is_left_keeps_its_order() -> None:
     ops = [transfer("@Store", f"bln_{i}") for i in range(6)]
     queue = queued(*ops)
     batch: list[Op] = []
@@ -99,16 +100,19 @@ def test_commits_voids_and_refunds_touch_nothing_known_before_their_batch() -> N
     assert touches(Op([Commit("txn_1")]), {}) == set()
 
 
-def test_a_batch_is_alone_unless_a_batch_in_flight_holds_one_of_its_balances() -> None:
+async def test_a_batch_lines_up_behind_the_batches_in_flight_on_its_balances() -> None:
     found = Held()
-    assert found.claim({"bln_a", "bln_b"})
-    assert not found.claim({"bln_b", "bln_c"})
-    assert found.claim({"bln_d"})
-    found.release({"bln_a", "bln_b"})
-    assert "bln_b" in found and "bln_a" not in found  # the second batch still holds bln_b
-    found.release({"bln_b", "bln_c"})
-    found.release({"bln_d"})
-    assert not found and found.isdisjoint({"bln_a", "bln_b", "bln_c", "bln_d"})
+    first, none_before = found.claim({"bln_a", "bln_b"})
+    second, before_second = found.claim({"bln_b", "bln_c"})
+    _, before_third = found.claim({"bln_d"})
+    assert none_before == [] and before_second == [first] and before_third == []
+    # The latest batch on each balance is the one to follow, oldest first.
+    _, before_fourth = found.claim({"bln_c", "bln_a"})
+    assert before_fourth == [first, second]
+    found.release({"bln_a", "bln_b"}, first)
+    assert "bln_b" in found  # still held by the second batch
+    assert first.applied.result() is None and first.written.result() is False
+    assert not found.isdisjoint({"bln_d"}) and found.isdisjoint({"bln_x"})
 
 
 async def test_the_queue_joins_once_every_op_is_done() -> None:

@@ -6,6 +6,7 @@ tests run there; the first one also checks that SQLite batches keep taking the w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from tally.metrics import UNLOCKED_BATCHES
 from tally.store import tables as t
 from tally.store.database import Database
 from tally.store.engine import Commit, Op, Post, PostingEngine
+from tally.store.engine_queue import Claim, Held
 from tally.store.monitors_repo import check_monitors, create_monitor
 from tally.store.verify import verify_store
 
@@ -39,6 +41,11 @@ async def engine(pg: Database) -> AsyncIterator[PostingEngine]:
     eng.after_apply_watched.append(check_monitors)
     yield eng
     await eng.stop()
+
+
+def alone() -> tuple[Claim, list[Claim]]:
+    """The claim of a batch no other batch of its process is applying on the same balances."""
+    return Held().claim(set())
 
 
 def outcomes() -> dict[str, float]:
@@ -78,7 +85,7 @@ async def test_a_batch_alone_is_written_in_two_trips_on_postgresql(db: Database)
     taken = Op([Post(plan(alice, carol, 1, reference="pay-1"))])
     rest = Op([Post(plan(alice, carol, 40, reference="pay-3"))])
 
-    await engine.run([paid, too_much, taken, rest], alone=True)
+    await engine.run([paid, too_much, taken, rest], line=alone())
 
     assert paid.error is None and rest.error is None
     assert isinstance(too_much.error, InsufficientFunds)
@@ -105,7 +112,7 @@ async def test_a_balance_moved_by_another_process_sends_the_batch_the_locked_way
     first = Op([Post(plan(alice, bob, 20, reference="here-1"))])
     second = Op([Post(plan(alice, bob, 20, reference="here-2"))])
 
-    await engine.run([first, second], alone=True)
+    await engine.run([first, second], line=alone())
 
     # Read 100, but 70 left meanwhile: the checked write wrote nothing, the locked way saw 30.
     assert first.error is None and isinstance(second.error, InsufficientFunds)
@@ -131,7 +138,7 @@ async def test_a_reference_taken_meanwhile_fails_that_op_alone(
     late = Op([Post(plan(alice, bob, 10, reference="order-7"))])
     fine = Op([Post(plan(alice, bob, 10, reference="order-8"))])
 
-    await engine.run([late, fine], alone=True)
+    await engine.run([late, fine], line=alone())
 
     assert isinstance(late.error, DuplicateReference) and fine.error is None
     assert (await balance(pg, alice))["balance"] == 90
@@ -157,11 +164,66 @@ async def test_a_watched_balance_keeps_its_monitor_in_the_batch_transaction(
         )
     before = outcomes()
 
-    await engine.run([Op([Post(plan(alice, bob, 60))])], alone=True)
+    await engine.run([Op([Post(plan(alice, bob, 60))])], line=alone())
 
     fired = t.events.c.type == "balance.monitor"
     assert await count_rows(pg, t.events, fired) == 1
     assert moved_since(before) == ({"watched": 1})
+
+
+async def test_a_batch_behind_another_starts_from_its_states_and_writes_after_it(
+    pg: Database, engine: PostingEngine
+) -> None:
+    alice, bob = await open_balances(pg, 2)
+    await engine.post(plan("@World", alice, 100))
+    held = Held()
+    first_line = held.claim({alice, bob})
+    second_line = held.claim({alice, bob})
+    assert second_line[1] == [first_line[0]]
+    first = Op([Post(plan(alice, bob, 60, reference="first"))])
+    second = Op([Post(plan(alice, bob, 30, reference="second"))])
+    over = Op([Post(plan(alice, bob, 20, reference="over"))])
+    before = outcomes()
+
+    await asyncio.gather(
+        engine.run([second, over], line=second_line), engine.run([first], line=first_line)
+    )
+
+    # The second batch saw the first's 40 left, not the 100 it read: 30 fit, 20 more did not.
+    assert first.error is None and second.error is None
+    assert isinstance(over.error, InsufficientFunds)
+    assert (await balance(pg, alice))["balance"] == 10
+    assert moved_since(before) == {"applied": 2}
+    assert (await verify_store(pg)).consistent
+
+
+async def test_when_the_batch_before_does_not_commit_the_next_takes_the_locked_way(
+    pg: Database, engine: PostingEngine
+) -> None:
+    alice, bob = await open_balances(pg, 2)
+    await engine.post(plan("@World", alice, 100))
+    other = PostingEngine(pg)
+
+    async def spend() -> None:
+        await other.post(plan(alice, bob, 70, reference="elsewhere"))
+
+    between_read_and_write(engine, spend)  # the first batch's read, then another process
+    held = Held()
+    first_line = held.claim({alice, bob})
+    second_line = held.claim({alice, bob})
+    first = Op([Post(plan(alice, bob, 20, reference="first"))])
+    second = Op([Post(plan(alice, bob, 20, reference="second"))])
+    before = outcomes()
+
+    await engine.run([first], line=first_line)
+    await engine.run([second], line=second_line)
+
+    # 100 read, 70 spent elsewhere: the first write found alice moved; the second had built on
+    # it, so it went the locked way too and found 10 left after the first's 20.
+    assert first.error is None and isinstance(second.error, InsufficientFunds)
+    assert (await balance(pg, alice))["balance"] == 10
+    assert moved_since(before) == {"moved": 1, "behind": 1}
+    assert (await verify_store(pg)).consistent
 
 
 async def test_commits_and_batches_not_alone_take_their_locks(
@@ -172,8 +234,8 @@ async def test_commits_and_batches_not_alone_take_their_locks(
     [hold] = await engine.post(plan(alice, bob, 30, inflight=True))
     before = outcomes()
 
-    await engine.run([Op([Post(plan(alice, bob, 10))])], alone=False)
-    await engine.run([Op([Commit(hold.transaction_id)])], alone=True)
+    await engine.run([Op([Post(plan(alice, bob, 10))])])
+    await engine.run([Op([Commit(hold.transaction_id)])], line=alone())
 
     assert moved_since(before) == {}
     assert (await balance(pg, bob))["balance"] == 40

@@ -21,9 +21,9 @@ millisecond for more) and applies it in **one** database transaction:
    less while the batch holds its locks.
 
 On PostgreSQL a flusher prefers operations that touch no balance of the batch being applied now
-(``engine_queue``), and a batch of plain posts that shares no balance with one in flight is first
-applied in two trips, an unlocked read and a write that checks every balance's version
-(``engine_optimistic``); it takes the steps above only if that write finds a balance moved.
+(``engine_queue``), and a batch of plain posts is first applied in two trips, an unlocked read
+and a write that checks every balance's version, lined up behind this process's batches in flight
+on the same balances (``engine_optimistic``); it takes the steps above only if that fails.
 
 If the write itself fails because of one operation (a reference another process took a moment ago,
 an ``extra`` raising), that operation alone fails and the others are retried as a batch; a failure
@@ -78,7 +78,7 @@ from .engine_ops import (
 )
 from .engine_optimistic import apply_unlocked, eligible
 from .engine_preview import Preview, preview_batch, preview_steps
-from .engine_queue import Held, OpQueue, drain, touches
+from .engine_queue import Claim, Held, OpQueue, drain, touches
 from .engine_sql import (
     Moved,
     ReferenceTaken,
@@ -262,13 +262,13 @@ class PostingEngine:
             # Claimed as soon as taken (no await in between): the next flusher's choice and
             # wait see this batch (``engine_queue.Held``).
             held: set[str] = set()
-            alone = False
+            line: tuple[Claim, list[Claim]] | None = None
             if self.sql.side_by_side:
                 for op in batch:
                     held |= touches(op, self._indicators)
-                alone = self._held.claim(held)
+                line = self._held.claim(held)
             try:
-                await self.run(batch, alone=alone)
+                await self.run(batch, line=line)
             except BaseException as exc:  # never lose a caller: everyone gets an answer
                 for op in batch:
                     if op.error is None and not op.records:
@@ -278,8 +278,8 @@ class PostingEngine:
                     raise
             finally:
                 self._busy -= 1
-                if held:
-                    self._held.release(held)
+                if line is not None:
+                    self._held.release(held, line[0])
             self._settle(batch)
 
     async def _take(self) -> list[Op]:
@@ -305,26 +305,28 @@ class PostingEngine:
                 op.future.set_result(op.records)
             self._queue.task_done()
 
-    async def run(self, batch: list[Op], *, alone: bool = False) -> None:
+    async def run(self, batch: list[Op], *, line: tuple[Claim, list[Claim]] | None = None) -> None:
         """Apply ``batch``; every op ends with ``records`` or ``error`` set.
 
-        ``alone``: no other batch of this process is being applied on its balances, so if it is
-        made of plain posts it is first tried in two trips (``engine_optimistic``); a batch that
-        shares a balance with one in flight takes its locks, which queue it right behind."""
+        ``line``: the batch's claim on its balances and the claims of this process's batches in
+        flight on them (``Held.claim``). Given, a batch of plain posts is first tried in two
+        trips, after those batches (``engine_optimistic``)."""
         self.batches += 1
         self.ops += len(batch)
         ENGINE_BATCH_SIZE.observe(len(batch))
         try:
-            await self._run(batch, alone)
+            await self._run(batch, line)
         finally:
             failed = sum(1 for op in batch if op.error is not None)
             ENGINE_OPERATIONS.labels("failed").inc(failed)
             ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
 
-    async def _run(self, batch: list[Op], alone: bool = False) -> None:
+    async def _run(self, batch: list[Op], line: tuple[Claim, list[Claim]] | None = None) -> None:
         live = await self._prepare(batch)
-        if live and alone and await self._unlocked(live):
-            return
+        if line is not None:
+            if live and await self._unlocked(live, *line):
+                return
+            line[0].settle()  # the locked way: later batches do not build on this one
         transient = 0
         while live:
             for op in live:
@@ -424,16 +426,16 @@ class PostingEngine:
         """The rows that commits, voids and refunds name (a group id names all its legs)."""
         return await names.load_targets(self.db, ids)
 
-    async def _unlocked(self, ops: list[Op]) -> bool:
+    async def _unlocked(self, ops: list[Op], mine: Claim, before: list[Claim]) -> bool:
         """Try ``ops`` in two trips; True when done (nothing to lock), False to go the locked way
         (nothing was written, the ops are reset)."""
         if not (self.sql.optimistic and not self.after_apply and eligible(ops)):
             return False
         try:
-            if await apply_unlocked(self, ops, self.clock.now()):
-                UNLOCKED_BATCHES.labels("applied").inc()
+            outcome = await apply_unlocked(self, ops, self.clock.now(), mine, before)
+            if outcome == "applied":
+                UNLOCKED_BATCHES.labels(outcome).inc()
                 return True
-            outcome = "watched"
         except Moved:
             outcome = "moved"
         except ReferenceTaken:

@@ -21,6 +21,8 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable, Mapping
 
+from tally.core.ledger.balances import BalanceState
+
 from .engine_ops import Op, Post
 
 Indicators = Mapping[tuple[str, str], str]
@@ -78,39 +80,72 @@ class OpQueue:
         await self._idle.wait()
 
 
+class Claim:
+    """One batch's place in line: what it will leave its balances at, and whether it wrote.
+
+    ``applied`` resolves to the states the batch leaves behind for the balances it changed (or
+    took from the batches before it), once applied in memory, or to None if it takes the locked
+    way; ``written`` to whether its two-trip write committed. A later batch on the same balances
+    starts from those states and sends its own write only once this one has committed
+    (``engine_optimistic``), so PostgreSQL runs the two writes back to back."""
+
+    __slots__ = ("applied", "seq", "written")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        loop = asyncio.get_running_loop()
+        self.applied: asyncio.Future[dict[str, BalanceState] | None] = loop.create_future()
+        self.written: asyncio.Future[bool] = loop.create_future()
+
+    def publish(self, states: dict[str, BalanceState]) -> None:
+        if not self.applied.done():
+            self.applied.set_result(states)
+
+    def settle(self, written: bool = False) -> None:
+        """Resolve whatever is still open (a batch that went the locked way, or failed)."""
+        if not self.applied.done():
+            self.applied.set_result(None)
+        if not self.written.done():
+            self.written.set_result(written)
+
+
 class Held:
-    """The balances of the batches being applied now (how many such batches hold each)."""
+    """The balances of the batches being applied now, each with the latest batch's claim."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._by_balance: dict[str, Claim] = {}
+        self._seq = 0
 
     def __bool__(self) -> bool:
-        return bool(self._counts)
+        return bool(self._by_balance)
 
     def __contains__(self, balance_id: object) -> bool:
-        return balance_id in self._counts
+        return balance_id in self._by_balance
 
     def isdisjoint(self, ids: Iterable[str]) -> bool:
-        return not any(i in self._counts for i in ids)
+        return not any(i in self._by_balance for i in ids)
 
-    def claim(self, ids: set[str]) -> bool:
-        """Hold ``ids`` for a batch; whether none of them was held (the batch is alone)."""
-        counts = self._counts
-        alone = True
+    def claim(self, ids: set[str]) -> tuple[Claim, list[Claim]]:
+        """Hold ``ids`` for a new batch: its claim, and the claims of the batches being applied
+        on any of them, oldest first."""
+        self._seq += 1
+        mine = Claim(self._seq)
+        before: dict[int, Claim] = {}
+        by_balance = self._by_balance
         for balance_id in ids:
-            held = counts.get(balance_id, 0)
-            alone = alone and not held
-            counts[balance_id] = held + 1
-        return alone
+            other = by_balance.get(balance_id)
+            if other is not None:
+                before[other.seq] = other
+            by_balance[balance_id] = mine
+        return mine, [before[k] for k in sorted(before)]
 
-    def release(self, ids: set[str]) -> None:
-        counts = self._counts
+    def release(self, ids: set[str], mine: Claim) -> None:
+        """``mine``'s batch is done: its balances are free unless a later batch holds them."""
+        by_balance = self._by_balance
         for balance_id in ids:
-            left = counts[balance_id] - 1
-            if left:
-                counts[balance_id] = left
-            else:
-                del counts[balance_id]
+            if by_balance.get(balance_id) is mine:
+                del by_balance[balance_id]
+        mine.settle()
 
 
 def touches(op: Op, indicators: Indicators) -> set[str]:
