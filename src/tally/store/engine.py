@@ -53,7 +53,7 @@ from . import engine_names as names
 from .database import Database
 from .engine_apply import (
     BatchState,
-    apply_op,
+    apply_all,
     balance_ids,
     check_zero_sum,
     missing_target,
@@ -458,13 +458,7 @@ class PostingEngine:
             states, taken = await self.sql.lock(conn, ids, planned_references(ops))
             holds = await hold_states(conn, ops)
             batch = BatchState(states, holds, taken, self._indicators, now)
-            done: list[Op] = []
-            for op in ops:
-                try:
-                    apply_op(op, batch)
-                    done.append(op)
-                except TallyError as exc:
-                    op.fail(exc)
+            done = apply_all(ops, batch)
             records = [r for op in done for r in op.records]
             if not records:
                 return

@@ -130,6 +130,19 @@ def apply_op(op: Op, batch: BatchState) -> None:
     op.records = records
 
 
+def apply_all(ops: list[Op], batch: BatchState) -> list[Op]:
+    """Apply ``ops`` in order, each all or nothing; returns those applied (the others have their
+    business error set)."""
+    done: list[Op] = []
+    for op in ops:
+        try:
+            apply_op(op, batch)
+            done.append(op)
+        except TallyError as exc:
+            op.fail(exc)
+    return done
+
+
 def _references_of(step: Step, op: Op) -> list[str]:
     if isinstance(step, Refund):
         return [refund_reference(t.transaction_id) for t in op.targets[step.transaction_id]]

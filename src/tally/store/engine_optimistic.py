@@ -29,9 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tally.core.errors import TallyError
-
-from .engine_apply import BatchState, apply_op, balance_ids, check_zero_sum, planned_references
+from .engine_apply import BatchState, apply_all, balance_ids, check_zero_sum, planned_references
 from .engine_ops import Op, Post
 from .engine_queue import Claim
 from .engine_sql import driver_connection, events_for
@@ -73,13 +71,7 @@ async def apply_unlocked(
                     states[balance_id] = state.copy()
                     pending.add(balance_id)
         batch = BatchState(states, {}, taken, indicators, now)
-        done: list[Op] = []
-        for op in ops:
-            try:
-                apply_op(op, batch)
-                done.append(op)
-            except TallyError as exc:
-                op.fail(exc)
+        done = apply_all(ops, batch)
         changed = batch.changed()
         if engine.after_apply_watched and any(s.monitored for s in changed.values()):
             return "watched"

@@ -133,22 +133,8 @@ class PostgresBatchSql:
     ) -> None:
         """``write`` as one autocommit statement that writes nothing unless every balance of
         ``changed`` (new state, version read) is still at the version read (else ``Moved``)."""
-        parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
-        balances = _json.encode(
-            [
-                (
-                    s.balance_id,
-                    s.credit_balance,
-                    s.debit_balance,
-                    s.inflight_credit_balance,
-                    s.inflight_debit_balance,
-                    s.version,
-                    read,
-                )
-                for s, read in changed
-            ]
-        ).decode()
-        rows = (b"[" + b",".join(parts) + b"]").decode()
+        rows = self._rows(records, encoded)
+        balances = _json.encode([(*_values(s), read) for s, read in changed]).decode()
         try:
             await driver.execute(CHECKED, rows, _json.encode(events).decode(), balances)
         except Exception as exc:
@@ -172,6 +158,11 @@ class PostgresBatchSql:
     def encode(self, record: TransactionRecord) -> bytes:
         return _json.encode(_row(record))
 
+    def _rows(self, records: list[TransactionRecord], encoded: dict[str, Any]) -> str:
+        """The rows as one JSON document (those encoded before the batch taken as they are)."""
+        parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
+        return (b"[" + b",".join(parts) + b"]").decode()
+
     async def write(
         self,
         conn: AsyncConnection,
@@ -181,21 +172,8 @@ class PostgresBatchSql:
         encoded: dict[str, Any],
         merged: list[MergedWrite] | None = None,
     ) -> None:
-        parts = [encoded.get(r.transaction_id) or self.encode(r) for r in records]
-        rows = (b"[" + b",".join(parts) + b"]").decode()
-        balances = _json.encode(
-            [
-                (
-                    s.balance_id,
-                    s.credit_balance,
-                    s.debit_balance,
-                    s.inflight_credit_balance,
-                    s.inflight_debit_balance,
-                    s.version,
-                )
-                for s in changed
-            ]
-        ).decode()
+        rows = self._rows(records, encoded)
+        balances = _json.encode([_values(s) for s in changed]).decode()
         driver = await driver_connection(conn)
         documents = (rows, _json.encode(events).decode(), balances)
         try:
@@ -216,6 +194,18 @@ class PostgresBatchSql:
         for part in merged:
             part.check(found[: len(part.counts)])
             found = found[len(part.counts) :]
+
+
+def _values(s: BalanceState) -> tuple[Any, ...]:
+    """A balance's new values as the write's document carries them."""
+    return (
+        s.balance_id,
+        s.credit_balance,
+        s.debit_balance,
+        s.inflight_credit_balance,
+        s.inflight_debit_balance,
+        s.version,
+    )
 
 
 def _row(r: TransactionRecord) -> tuple[Any, ...]:
