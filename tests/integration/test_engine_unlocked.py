@@ -19,6 +19,7 @@ from tally.metrics import UNLOCKED_BATCHES
 from tally.store import tables as t
 from tally.store.database import Database
 from tally.store.engine import Commit, Op, Post, PostingEngine
+from tally.store.engine_optimistic import Contention
 from tally.store.engine_queue import Claim, Held
 from tally.store.monitors_repo import check_monitors, create_monitor
 from tally.store.verify import verify_store
@@ -244,3 +245,19 @@ async def test_commits_and_batches_not_alone_take_their_locks(
             sa.select(t.balances.c.inflight_debit_balance).where(t.balances.c.balance_id == alice)
         )
     assert inflight == 0
+
+
+def test_when_most_two_trip_writes_find_a_balance_moved_batches_lock_for_a_while() -> None:
+    contention = Contention()
+    for _ in range(20):
+        contention.record(moved=False)
+    assert contention.allows()
+    moves = 0
+    while contention.allows():
+        contention.record(moved=True)
+        moves += 1
+    assert moves == 7  # most of the recent writes moved: pause
+    assert sum(not contention.allows() for _ in range(Contention.PAUSE - 1)) == Contention.PAUSE - 1
+    assert contention.allows()  # then try again
+    contention.record(moved=False)
+    assert contention.allows()  # one write that went through is enough to go on

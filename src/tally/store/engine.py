@@ -76,7 +76,7 @@ from .engine_ops import (
     WriteMerge,
     batch_scratch,
 )
-from .engine_optimistic import apply_unlocked, eligible
+from .engine_optimistic import Contention, apply_unlocked, eligible
 from .engine_preview import Preview, preview_batch, preview_steps
 from .engine_queue import Claim, Held, OpQueue, drain, touches
 from .engine_sql import (
@@ -151,6 +151,7 @@ class PostingEngine:
         self.sql = batch_sql(db)
         self._queue = OpQueue()
         self._held = Held()  # balances of the batches being applied now
+        self._contention = Contention()  # other processes moving our balances
         self._tasks: list[asyncio.Task[None]] = []
         self._indicators: dict[tuple[str, str], str] = {}
         self._running = False
@@ -431,12 +432,16 @@ class PostingEngine:
         (nothing was written, the ops are reset)."""
         if not (self.sql.optimistic and not self.after_apply and eligible(ops)):
             return False
+        if not self._contention.allows():
+            return False
         try:
             outcome = await apply_unlocked(self, ops, self.clock.now(), mine, before)
             if outcome == "applied":
+                self._contention.record(moved=False)
                 UNLOCKED_BATCHES.labels(outcome).inc()
                 return True
         except Moved:
+            self._contention.record(moved=True)
             outcome = "moved"
         except ReferenceTaken:
             outcome = "reference"

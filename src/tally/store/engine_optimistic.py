@@ -38,6 +38,34 @@ if TYPE_CHECKING:
     from .engine import PostingEngine
 
 
+class Contention:
+    """How often two-trip writes lately found a balance moved by another process.
+
+    When most of them do (several processes posting to one hot balance), the failed attempts are
+    wasted trips: batches then take the locked way for ``PAUSE`` batches, and try again."""
+
+    PAUSE = 16
+    WEIGHT = 0.1  # of the latest outcome in the moving average
+    LIMIT = 0.5
+
+    __slots__ = ("paused", "rate")
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+        self.paused = 0
+
+    def allows(self) -> bool:
+        if self.paused:
+            self.paused -= 1
+            return False
+        return True
+
+    def record(self, moved: bool) -> None:
+        self.rate = (1 - self.WEIGHT) * self.rate + (self.WEIGHT if moved else 0.0)
+        if self.rate > self.LIMIT:
+            self.paused = self.PAUSE
+
+
 def eligible(ops: list[Op]) -> bool:
     """Posts only, no ``extra``: nothing but the engine's own rows."""
     return all(op.extra is None and all(type(s) is Post for s in op.steps) for op in ops)
