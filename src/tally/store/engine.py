@@ -430,12 +430,13 @@ class PostingEngine:
     async def _unlocked(self, ops: list[Op], mine: Claim, before: list[Claim]) -> bool:
         """Try ``ops`` in two trips; True when done (nothing to lock), False to go the locked way
         (nothing was written, the ops are reset)."""
-        if not (self.sql.optimistic and not self.after_apply and eligible(ops)):
+        sql = self.sql.unlocked
+        if sql is None or self.after_apply or not eligible(ops):
             return False
         if not self._contention.allows():
             return False
         try:
-            outcome = await apply_unlocked(self, ops, self.clock.now(), mine, before)
+            outcome = await apply_unlocked(self, sql, ops, self.clock.now(), mine, before)
             if outcome == "applied":
                 self._contention.record(moved=False)
                 UNLOCKED_BATCHES.labels(outcome).inc()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from .engine_apply import BatchState, apply_all, balance_ids, check_zero_sum, planned_references
 from .engine_ops import Op, Post
 from .engine_queue import Claim
-from .engine_sql import driver_connection, events_for
+from .engine_sql import UnlockedSql, driver_connection, events_for
 
 if TYPE_CHECKING:
     from .engine import PostingEngine
@@ -72,7 +72,12 @@ def eligible(ops: list[Op]) -> bool:
 
 
 async def apply_unlocked(
-    engine: PostingEngine, ops: list[Op], now: datetime, mine: Claim, before: list[Claim]
+    engine: PostingEngine,
+    sql: UnlockedSql,
+    ops: list[Op],
+    now: datetime,
+    mine: Claim,
+    before: list[Claim],
 ) -> str:
     """Apply ``ops`` in two trips: ``"applied"``, or why they must go the locked way with nothing
     written: ``"watched"`` (a watched balance changed) or ``"behind"`` (a batch before this one
@@ -88,7 +93,7 @@ async def apply_unlocked(
     ids = sorted(balance_ids(ops, indicators))
     async with engine.db.single_statements() as conn:
         driver = await driver_connection(conn)
-        states, taken = await engine.sql.peek(driver, ids, planned_references(ops))
+        states, taken = await sql.peek(driver, ids, planned_references(ops))
         pending: set[str] = set()
         for claim in before:
             prior = await claim.applied
@@ -113,7 +118,7 @@ async def apply_unlocked(
         if records:
             built = {k: v for op in done for k, v in op.events.items()}
             encoded = {k: v for op in done for k, v in op.encoded.items()}
-            await engine.sql.write_checked(
+            await sql.write_checked(
                 driver,
                 records,
                 [(changed[k], batch.before[k].version) for k in sorted(changed)],

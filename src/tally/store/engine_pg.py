@@ -97,7 +97,6 @@ def merged_statement(merged: list[MergedWrite]) -> str:
 
 
 class PostgresBatchSql:
-    optimistic = True
     merges = True
     side_by_side = True
     first_free_param = 4  # $1..$3 are the engine's own documents
@@ -112,6 +111,10 @@ class PostgresBatchSql:
         first: Any = rows[0]
         used: list[str] | None = first[10]
         return {row[0]: state_from(row) for row in rows}, set(used or ())
+
+    @property
+    def unlocked(self) -> PostgresBatchSql:
+        return self
 
     async def peek(
         self, driver: Any, ids: list[str], refs: list[str]

@@ -48,19 +48,8 @@ TXN_COLUMNS = (
 EVENT_COLUMNS = "event_id, type, subject_id, payload, created_at"
 
 
-class BatchSql(Protocol):
-    async def lock(
-        self, conn: AsyncConnection, ids: list[str], refs: list[str]
-    ) -> tuple[dict[str, BalanceState], set[str]]:
-        """Lock and read the balances ``ids``; also which of ``refs`` are used already (one
-        round trip: every trip through a busy event loop waits its turn)."""
-        ...
-
-    async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]: ...
-
-    # Whether a batch may be applied in two trips, read then checked write
-    # (``engine_optimistic``, PostgreSQL).
-    optimistic: bool
+class UnlockedSql(Protocol):
+    """A batch in two trips: an unlocked read, then a write that checks versions."""
 
     async def peek(
         self, driver: Any, ids: list[str], refs: list[str]
@@ -77,7 +66,24 @@ class BatchSql(Protocol):
         encoded: dict[str, Any],
     ) -> None:
         """``write`` as its own transaction, writing nothing unless every changed balance is
-        still at the version read (``engine_optimistic.Moved`` otherwise)."""
+        still at the version read (``Moved`` otherwise)."""
+        ...
+
+
+class BatchSql(Protocol):
+    async def lock(
+        self, conn: AsyncConnection, ids: list[str], refs: list[str]
+    ) -> tuple[dict[str, BalanceState], set[str]]:
+        """Lock and read the balances ``ids``; also which of ``refs`` are used already (one
+        round trip: every trip through a busy event loop waits its turn)."""
+        ...
+
+    async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]: ...
+
+    @property
+    def unlocked(self) -> UnlockedSql | None:
+        """The statements of a batch in two trips (``engine_optimistic``), where the store has
+        them: PostgreSQL. SQLite has one writer, so reading before its lock gains nothing."""
         ...
 
     async def taken(self, conn: AsyncConnection, refs: list[str]) -> set[str]: ...

@@ -62,7 +62,7 @@ def _amount(value: int) -> int | str:
 
 class SqliteBatchSql:
     # One writer at a time: reading before the write lock would only read what may move.
-    optimistic = False
+    unlocked = None
 
     # In-process: no round trip to save, so queued rows keep their own ``before_commit`` write.
     merges = False
@@ -79,21 +79,6 @@ class SqliteBatchSql:
         if not rows:
             return {}, await self.taken(conn, refs)
         return {row[0]: state_from(row) for row in rows}, set(_decode(rows[0][10]))
-
-    async def peek(
-        self, driver: Any, ids: list[str], refs: list[str]
-    ) -> tuple[dict[str, BalanceState], set[str]]:
-        raise NotImplementedError("SQLite batches are applied under its write lock")
-
-    async def write_checked(
-        self,
-        driver: Any,
-        records: list[TransactionRecord],
-        changed: list[tuple[BalanceState, int]],
-        events: list[Event],
-        encoded: dict[str, Any],
-    ) -> None:
-        raise NotImplementedError("SQLite batches are applied under its write lock")
 
     async def read(self, conn: AsyncConnection, ids: list[str]) -> dict[str, BalanceState]:
         driver = await driver_connection(conn)
