@@ -110,6 +110,7 @@ class Op:
         "records",
         "steps",
         "targets",
+        "touched",
     )
 
     def __init__(
@@ -121,8 +122,10 @@ class Op:
         # so it may run before the batch's write and its rows travel in the same statement.
         self.queues_only = queues_only
         self.future: asyncio.Future[list[TransactionRecord]] | None = None
-        # How many times a flusher left it for a later batch (``engine_queue``).
+        # How many times a flusher left it for a later batch, and the balances its posts name
+        # (``engine_queue``).
         self.passed_over = 0
+        self.touched: set[str] | None = None
         # filled while the batch runs
         self.targets: dict[str, list[TransactionRecord]] = {}
         self.built: dict[int, list[TransactionRecord]] = {}  # by step index

@@ -149,8 +149,14 @@ class Held:
 
 
 def touches(op: Op, indicators: Indicators) -> set[str]:
-    """The balances ``op``'s posts name (an indicator by its id once known, else its name)."""
+    """The balances ``op``'s posts name (an indicator by its id once known, else its name).
+
+    Kept on the op once every name is an id: a flusher asks when it picks the op and again
+    when it claims the batch."""
+    if op.touched is not None:
+        return op.touched
     found: set[str] = set()
+    named = False
     for step in op.steps:
         if type(step) is Post:
             plan = step.plan
@@ -158,7 +164,10 @@ def touches(op: Op, indicators: Indicators) -> set[str]:
                 for name in (leg.source, leg.destination):
                     if name.startswith("@"):
                         name = indicators.get((name, plan.currency), name)
+                        named = named or name.startswith("@")
                     found.add(name)
+    if not named:
+        op.touched = found
     return found
 
 
