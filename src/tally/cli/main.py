@@ -59,7 +59,7 @@ def serve(
         port=settings.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="tally.api.protocol:CoalescingProtocol",  # httptools, one write per answer
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
         access_log=False,
