@@ -371,3 +371,42 @@ async def test_events_committed_late_are_still_handed_on(svc: Services) -> None:
         assert cursor is not None
         late = await events_repo.take(conn, cursor, limit=10)
     assert [e.event_id for e in late] == ["evt_2"] and cursor.gaps == {}
+
+
+@pytest.mark.parametrize("gap, most", [(0.1, 5), (0.0, None)])
+async def test_a_steady_stream_is_handed_on_in_few_rounds(
+    svc: Services, monkeypatch: pytest.MonkeyPatch, gap: float, most: int | None
+) -> None:
+    """A round that handed events on is followed by the next one only ``round_gap`` later, so a
+    steady stream costs a few rounds a second, each with many events (0 turns the pause off)."""
+    rounds = 0
+
+    async def fan_out() -> int:  # events are always waiting
+        nonlocal rounds
+        rounds += 1
+        await asyncio.sleep(0)
+        return 3
+
+    worker = Relay(svc, config=RelayConfig(poll_seconds=0.02, round_gap=gap))
+    monkeypatch.setattr(worker, "fan_out", fan_out)
+    await worker.start()
+    await asyncio.sleep(0.35)
+    await worker.stop()
+    if most is not None:
+        assert 2 <= rounds <= most
+    else:
+        assert rounds > 20
+
+
+async def test_an_endpoint_gets_only_events_from_its_creation_on(
+    api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
+) -> None:
+    bal = await balance(api)
+    await pay(api, bal, "before-1")
+    clock.advance(timedelta(seconds=1))
+    url = "http://127.0.0.1:9/later"
+    await endpoint(api, receiver, url, ["transaction.applied"])
+    txn = await pay(api, bal, "after-1")
+    await relay.run_once()
+    got = receiver.events(url)
+    assert [e["data"]["transaction_id"] for e in got] == [txn["transaction_id"]]

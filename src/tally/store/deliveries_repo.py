@@ -31,6 +31,7 @@ from .events_repo import TailEvent, type_clause
 from .tables_events import webhook_attempts as attempts
 from .tables_events import webhook_deliveries as deliveries
 from .tables_events import webhook_endpoints as endpoints
+from .types import to_micros
 from .webhooks_repo import EndpointStatus, Route, cancel_pending
 
 
@@ -88,11 +89,12 @@ async def fan_out(
     conn: AsyncConnection, events: list[TailEvent], routes: list[Route], *, now: datetime
 ) -> int:
     """Pending deliveries for every (event, endpoint) pair that matches; duplicates are ignored."""
+    since = [to_micros(route.created_at) for route in routes]
     rows = [
         _new_row(route.endpoint_id, event.event_id, event.type, Trigger.EVENT, now)
         for event in events
-        for route in routes
-        if event.created_at >= route.created_at and wants(route.event_types, event.type)
+        for route, start in zip(routes, since, strict=True)
+        if event.created_micros >= start and wants(route.event_types, event.type)
     ]
     if rows:
         await conn.execute(

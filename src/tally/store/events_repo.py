@@ -118,7 +118,11 @@ class TailEvent:
     event_id: str
     type: str
     payload: dict[str, Any]
-    created_at: datetime
+    created_micros: int  # as stored: the relay compares it, and rarely needs a datetime
+
+    @property
+    def created_at(self) -> datetime:
+        return from_micros(self.created_micros)
 
 
 @dataclass(slots=True)
@@ -196,7 +200,12 @@ async def take(
     if render is not None:
         payload = sa.case((e.type.in_(sorted(render)), e.payload), else_=sa.null())
     columns = sa.select(
-        e.id, e.event_id, e.type, e.subject_id, e.created_at, payload.label("payload")
+        e.id,
+        e.event_id,
+        e.type,
+        e.subject_id,
+        sa.type_coerce(e.created_at, sa.BigInteger).label("created_at"),
+        payload.label("payload"),
     )
     if cursor.gaps:
         late = await conn.execute(columns.where(e.id.in_(sorted(cursor.gaps))))
@@ -205,26 +214,28 @@ async def take(
             taken.append(row)
         expired = wall - int(GAP_TIMEOUT.total_seconds() * 1e6)
         cursor.gaps = {k: v for k, v in cursor.gaps.items() if v >= expired}
-    rows = list(
+    rows = (
         await conn.execute(columns.where(e.id > cursor.position).order_by(e.id).limit(limit))
-    )
+    ).all()
     expected = cursor.position + 1
+    gaps = cursor.gaps
     for row in rows:
-        for missing in range(expected, int(row.id)):
-            cursor.gaps[missing] = wall
-        expected = int(row.id) + 1
-        taken.append(row)
+        seq = row[0]
+        if seq != expected:
+            for missing in range(expected, seq):
+                gaps[missing] = wall
+        expected = seq + 1
+    taken += rows
     if rows:
-        cursor.position = int(rows[-1].id)
-    if len(cursor.gaps) > MAX_GAPS:
-        cursor.gaps = dict(sorted(cursor.gaps.items())[-MAX_GAPS:])
-    wanted = [row for row in taken if render is None or row.type in render]
-    rendered = await hydrate(conn, [(row.type, row.subject_id, row.payload) for row in wanted])
+        cursor.position = int(rows[-1][0])
+    if len(gaps) > MAX_GAPS:
+        cursor.gaps = dict(sorted(gaps.items())[-MAX_GAPS:])
+    wanted = [row for row in taken if render is None or row[2] in render]
+    rendered = await hydrate(conn, [(row[2], row[3], row[5]) for row in wanted])
     by_id = {id(row): payload for row, payload in zip(wanted, rendered, strict=True)}
-    payloads = [by_id.get(id(row), dict(row.payload or {})) for row in taken]
     return [
-        TailEvent(int(row.id), row.event_id, row.type, payload, row.created_at)
-        for row, payload in zip(taken, payloads, strict=True)
+        TailEvent(int(row[0]), row[1], row[2], by_id.get(id(row)) or {}, int(row[4]))
+        for row in taken
     ]
 
 

@@ -59,6 +59,10 @@ class RelayConfig:
     timeout: float = 10.0
     poll_seconds: float = 0.25
     fan_out_batch: int = 500
+    # A round that handed events on (it stops only once caught up) is followed by the next no
+    # sooner than this: under a steady stream of postings each round then hands on many events
+    # at once instead of a few, for a fraction of the statements.
+    round_gap: float = 0.05
     max_in_flight: int = 64
     per_endpoint: int = 16
     lease_margin: timedelta = timedelta(seconds=5)
@@ -145,7 +149,10 @@ class Relay:
                     routes = await webhooks_repo.enabled_routes(conn)
                     await deliveries_repo.fan_out(conn, events, routes, now=now)
                     for event in events:
-                        await jobs_ledger.jobs_from_event(conn, event.type, event.payload, now=now)
+                        if event.type in jobs_ledger.EVENTS_WITH_JOBS:
+                            await jobs_ledger.jobs_from_event(
+                                conn, event.type, event.payload, now=now
+                            )
                 await events_repo.save_cursor(conn, cursor, now=now)
             total += len(events)
             if len(events) < self.config.fan_out_batch:
@@ -325,11 +332,15 @@ class Relay:
         while not self._stopping.is_set():
             self._wake.clear()
             busy = False
+            taken = 0
             try:
-                busy = await self.fan_out() > 0
-                busy = bool(await self.dispatch()) or busy
+                taken = await self.fan_out()
+                busy = bool(await self.dispatch()) or taken > 0
             except Exception:
                 log.exception("relay round failed; retrying")
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+            elif taken and self.config.round_gap > 0:
+                with contextlib.suppress(TimeoutError):  # caught up: let a few more arrive
+                    await asyncio.wait_for(self._stopping.wait(), self.config.round_gap)
