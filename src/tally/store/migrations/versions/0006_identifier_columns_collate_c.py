@@ -5,10 +5,10 @@ kept in unique indexes; none is text a person reads in a locale's order. Under t
 default collation every comparison in those indexes goes through the locale: even under
 ``C.UTF-8`` PostgreSQL 15 copies both values to call ``strcoll``; under ``"C"`` it compares bytes.
 Text comparison (``bttextcmp`` and what it calls) was about 7 % of PostgreSQL's CPU samples
-under the engine's writes. Measured back to back on the in-process engine (10,000 balances, 10 s runs, pairs alternated):
-PostgreSQL CPU per posting 47.7-48.0 → 44.7-45.2 µs on an ICU ``en-US`` database, and within
-the noise (±3 %) on a ``C.UTF-8`` one. The order of ids does not change for Tally: byte order is
-the order it sorts them in (the engine locks balances in that order).
+under the engine's writes. Measured back to back on the in-process engine (10,000 balances, 10 s
+runs, pairs alternated): PostgreSQL CPU per posting 47.7-48.0 → 44.7-45.2 µs on an ICU ``en-US``
+database, and within the noise (±3 %) on a ``C.UTF-8`` one. The order of ids does not change for
+Tally: byte order is the order it sorts them in (the engine locks balances in that order).
 
 Upgrading an existing database rebuilds the indexes on these columns under an exclusive lock:
 the time it takes grows with the tables.
