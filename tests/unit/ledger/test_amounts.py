@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tally.core.errors import InvalidAmount, PrecisionNotInteger, TransactionInvalid
+from tally.core.ledger import amounts
 from tally.core.ledger.amounts import (
     MAX_MINOR_UNITS,
     MAX_PRECISION,
@@ -252,3 +254,62 @@ def test_amount_string_stays_exact_beyond_28_digits() -> None:
 def test_to_minor_undoes_to_major_for_every_power_of_ten(minor: int, places: int) -> None:
     precision = 10**places
     assert to_minor(major_string(minor, precision), precision) == minor
+
+
+# ---- floats in integers: the same answers as the Decimal way ----------------------------------
+
+
+def _both(value: float, precision: int) -> tuple[object, object]:
+    """What ``to_minor`` answers, and what the Decimal way alone answers (a value or an error)."""
+
+    def answer(convert: Any) -> object:
+        try:
+            return convert()
+        except InvalidAmount as exc:
+            return (type(exc), str(exc))
+
+    fast = answer(lambda: to_minor(value, precision))
+    slow = answer(lambda: amounts._decimal_minor(value, precision, field="amount"))
+    return fast, slow
+
+
+@settings(max_examples=3000)
+@given(
+    value=st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(min_value=-1e6, max_value=1e6).map(lambda f: round(f, 2))
+    | st.decimals(min_value=0, max_value=10**13, places=4).map(float),
+    precision=st.sampled_from([1, 3, 7, 10, 100, 1000, 10**8, 10**10, 10**18, 2**63 - 1])
+    | st.integers(min_value=1, max_value=2**63 - 1),
+)
+def test_a_float_converts_in_integers_exactly_as_decimal_does(value: float, precision: int) -> None:
+    fast, slow = _both(value, precision)
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "value, precision",
+    [
+        (0.1, 100),
+        (19.99, 100),
+        (-12.5, 10),
+        (-0.0, 100),
+        (0.0, 1),
+        (1e-05, 10**6),  # an exponent: the Decimal way
+        (1e16, 1),
+        (1234567890.123456, 100),  # 16 digits: refused
+        (1.005, 100),  # inexact: refused
+        (9.999999999999999e37, 1),  # too large: refused
+        (922337203.6854, 10**10),
+    ],
+)
+def test_floats_at_the_edges_answer_as_decimal_does(value: float, precision: int) -> None:
+    fast, slow = _both(value, precision)
+    assert fast == slow
+
+
+def test_the_usual_floats_take_the_integer_way() -> None:
+    assert amounts._float_minor(19.99, 100) == 1999
+    assert amounts._float_minor(-12.5, 10) == -125
+    assert amounts._float_minor(922337203.6854, 10**10) == 9223372036854000000
+    for value, precision in [(1e-05, 10**6), (float("nan"), 1), (1.005, 100), (1e16, 1)]:
+        assert amounts._float_minor(value, precision) is None

@@ -107,6 +107,35 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 def to_minor(value: object, precision: int, *, field: str = "amount") -> int:
     """``value`` (major units) times ``precision``, exactly, as an integer; refuses inexact ones."""
+    if type(value) is float:
+        minor = _float_minor(value, precision)
+        if minor is not None:
+            return minor
+    return _decimal_minor(value, precision, field=field)
+
+
+def _float_minor(value: float, precision: int) -> int | None:
+    """``to_minor`` of a float in integers, or None where only the Decimal way answers (an
+    exponent, too many digits, an inexact or too large result: it raises the error).
+
+    The float's shortest text (``repr``, what ``Decimal(str(amount))`` reads) is ``D / 10**k``
+    exactly; times ``precision`` it is whole when ``D * precision`` divides by ``10**k``."""
+    text = repr(value)
+    if "e" in text or "n" in text:  # 1e-05, inf, nan
+        return None
+    negative = text[0] == "-"
+    whole, _, frac = (text[1:] if negative else text).partition(".")
+    digits = whole + frac
+    if len(digits.lstrip("0")) > MAX_FLOAT_DIGITS:
+        return None
+    scale: int = 10 ** len(frac)
+    scaled, rest = divmod(int(digits) * precision, scale)
+    if rest or scaled > MAX_MINOR_UNITS:
+        return None
+    return -scaled if negative else scaled
+
+
+def _decimal_minor(value: object, precision: int, *, field: str) -> int:
     number = to_decimal(value, field=field)
     check_size(number, field=field)
     with localcontext() as context:
