@@ -5,7 +5,8 @@ Rules (one place):
   to minor units (100 for cents).
 - ``precise_amount`` is an integer (any size) of minor units and wins when given.
 - ``amount`` is converted through ``Decimal(str(amount))``: ``amount * precision`` must be a whole
-  number. A value that is not exact at that precision is refused, never rounded.
+  number. A value that is not exact at that precision is refused, never rounded. (A float's usual
+  case does the same arithmetic in integers, ``_float_minor``: same answers, a quarter of the time.)
 - A float with more than 15 significant digits cannot be trusted to be what the caller typed; such
   amounts must be sent as ``precise_amount``.
 - Arithmetic is exact whatever the size of the numbers (no 28-digit ``Decimal`` context rounding).
