@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+import tally
+from tally.core.errors import TallyError
 from tally.store.database import Database
 from tally.store.migrate import alembic_config, upgrade
 
@@ -89,3 +91,56 @@ def test_sqlite_is_untouched_and_at_the_same_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
     assert _heads(url) == {"0006"}
+
+
+def test_a_database_with_rows_upgrades_and_keeps_them(fresh_pg: str) -> None:
+    """0006 on a database that has postings: the rows, their unique references and the books
+    come through the index rebuilds unchanged."""
+    upgrade(fresh_pg)
+    command.downgrade(alembic_config(fresh_pg), "0005")  # as a database made before 0006
+    assert _heads(fresh_pg) == set(PREVIOUS_HEADS)
+    assert _collations(fresh_pg)[("transactions", "reference")] is None
+
+    async def post(references: list[str]) -> None:
+        async with tally.Ledger.open(fresh_pg, migrate=False) as ledger:
+            wallet = await ledger.create_balance("USD")
+            for reference in references:
+                await ledger.transfer(
+                    "@World",
+                    wallet.balance_id,
+                    1_00,
+                    currency="USD",
+                    precision=100,
+                    reference=reference,
+                )
+
+    asyncio.run(post([f"before-{n}" for n in range(20)]))
+    upgrade(fresh_pg)
+    assert _heads(fresh_pg) == {"0006"}
+    assert _collations(fresh_pg)[("transactions", "reference")] == "C"
+
+    async def after() -> tuple[bool, int]:
+        async with tally.Ledger.open(fresh_pg, migrate=False) as ledger:
+            wallet = await ledger.create_balance("USD")
+            await ledger.transfer(
+                "@World",
+                wallet.balance_id,
+                1_00,
+                currency="USD",
+                precision=100,
+                reference="after-1",
+            )
+            with pytest.raises(TallyError):  # the unique reference still holds
+                await ledger.transfer(
+                    "@World",
+                    wallet.balance_id,
+                    1_00,
+                    currency="USD",
+                    precision=100,
+                    reference="before-3",
+                )
+            report = await ledger.verify()
+            return report.consistent, report.transactions
+
+    consistent, transactions = asyncio.run(after())
+    assert consistent and transactions == 21  # 20 before, 1 after; the duplicate was refused
