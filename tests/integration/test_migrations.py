@@ -93,6 +93,12 @@ def test_sqlite_is_untouched_and_at_the_same_head(tmp_path: Path) -> None:
     assert _heads(url) == {"0006"}
 
 
+async def _fund(ledger: tally.Ledger, balance_id: str, reference: str) -> None:
+    await ledger.transfer(
+        "@World", balance_id, 1_00, currency="USD", precision=100, reference=reference
+    )
+
+
 def test_a_database_with_rows_upgrades_and_keeps_them(fresh_pg: str) -> None:
     """0006 on a database that has postings: the rows, their unique references and the books
     come through the index rebuilds unchanged."""
@@ -105,14 +111,7 @@ def test_a_database_with_rows_upgrades_and_keeps_them(fresh_pg: str) -> None:
         async with tally.Ledger.open(fresh_pg, migrate=False) as ledger:
             wallet = await ledger.create_balance("USD")
             for reference in references:
-                await ledger.transfer(
-                    "@World",
-                    wallet.balance_id,
-                    1_00,
-                    currency="USD",
-                    precision=100,
-                    reference=reference,
-                )
+                await _fund(ledger, wallet.balance_id, reference)
 
     asyncio.run(post([f"before-{n}" for n in range(20)]))
     upgrade(fresh_pg)
@@ -122,23 +121,9 @@ def test_a_database_with_rows_upgrades_and_keeps_them(fresh_pg: str) -> None:
     async def after() -> tuple[bool, int]:
         async with tally.Ledger.open(fresh_pg, migrate=False) as ledger:
             wallet = await ledger.create_balance("USD")
-            await ledger.transfer(
-                "@World",
-                wallet.balance_id,
-                1_00,
-                currency="USD",
-                precision=100,
-                reference="after-1",
-            )
+            await _fund(ledger, wallet.balance_id, "after-1")
             with pytest.raises(TallyError):  # the unique reference still holds
-                await ledger.transfer(
-                    "@World",
-                    wallet.balance_id,
-                    1_00,
-                    currency="USD",
-                    precision=100,
-                    reference="before-3",
-                )
+                await _fund(ledger, wallet.balance_id, "before-3")
             report = await ledger.verify()
             return report.consistent, report.transactions
 
