@@ -2,8 +2,9 @@
 
 An ASGI answer is two messages: the status line and headers, then the body. uvicorn writes each
 one to the transport as it comes, and the transport sends each write to the socket at once: two
-``send`` calls per answer, two TCP segments, two wake-ups of the client. Profiled under load, the
-headers' write alone was a tenth of the server's CPU.
+``send`` calls per answer, two TCP segments, two wake-ups of the client. Measured under load: the
+client's CPU per request fell by a fifth and throughput rose 3-4 %; the server's own CPU did not
+measurably fall (the kernel's work for one larger write is most of the two smaller ones').
 
 ``CoalescingProtocol`` gives uvicorn's protocol a transport that keeps the writes made in one turn
 of the event loop and hands them to the socket as one write at the end of that turn

@@ -122,7 +122,7 @@ class PostgresBatchSql:
         """``lock`` without locking, in its own (autocommit) statement on ``driver``."""
         rows = await driver.fetch(PEEK, ids, refs)
         if not rows:
-            return {}, {row[0] for row in await driver.fetch(TAKEN, refs)} if refs else set()
+            return {}, await _taken(driver, refs)
         used: list[str] | None = rows[0][10]
         return {row[0]: state_from(row) for row in rows}, set(used or ())
 
@@ -153,10 +153,7 @@ class PostgresBatchSql:
         return {row[0]: state_from(row) for row in result.all()}
 
     async def taken(self, conn: AsyncConnection, refs: list[str]) -> set[str]:
-        if not refs:
-            return set()
-        driver = await driver_connection(conn)
-        return {row[0] for row in await driver.fetch(TAKEN, refs)}
+        return await _taken(await driver_connection(conn), refs) if refs else set()
 
     def encode(self, record: TransactionRecord) -> bytes:
         return _json.encode(_row(record))
@@ -197,6 +194,11 @@ class PostgresBatchSql:
         for part in merged:
             part.check(found[: len(part.counts)])
             found = found[len(part.counts) :]
+
+
+async def _taken(driver: Any, refs: list[str]) -> set[str]:
+    """Which of ``refs`` transactions use already."""
+    return {row[0] for row in await driver.fetch(TAKEN, refs)} if refs else set()
 
 
 def _values(s: BalanceState) -> tuple[Any, ...]:

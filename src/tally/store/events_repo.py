@@ -118,11 +118,7 @@ class TailEvent:
     event_id: str
     type: str
     payload: dict[str, Any]
-    created_micros: int  # as stored: the relay compares it, and rarely needs a datetime
-
-    @property
-    def created_at(self) -> datetime:
-        return from_micros(self.created_micros)
+    created_micros: int  # as stored: the relay compares it with an endpoint's creation
 
 
 @dataclass(slots=True)
@@ -220,11 +216,9 @@ async def take(
     expected = cursor.position + 1
     gaps = cursor.gaps
     for row in rows:
-        seq = row[0]
-        if seq != expected:
-            for missing in range(expected, seq):
-                gaps[missing] = wall
-        expected = seq + 1
+        for missing in range(expected, row[0]):
+            gaps[missing] = wall
+        expected = row[0] + 1
     taken += rows
     if rows:
         cursor.position = int(rows[-1][0])

@@ -85,7 +85,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise InvalidAmount(f"{field} must be a number; got {value!r}")
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise InvalidAmount(f"{field} must be a finite number")
         text = repr(value)
         digits = Decimal(text).as_tuple().digits
