@@ -398,6 +398,54 @@ async def test_a_steady_stream_is_handed_on_in_few_rounds(
         assert rounds > 20
 
 
+@pytest.mark.parametrize(
+    "listening, sending, least, most",
+    [(False, False, 1, 3), (True, False, 8, 40), (False, True, 8, 40)],
+)
+async def test_rounds_with_no_one_to_deliver_to_are_a_quiet_gap_apart(
+    svc: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    listening: bool,
+    sending: bool,
+    least: int,
+    most: int,
+) -> None:
+    """When the events handed on found no enabled endpoint and nothing is being sent, the next
+    round waits ``quiet_gap``; an endpoint, or a delivery under way, brings back ``round_gap``."""
+    rounds = 0
+    worker = Relay(svc, config=RelayConfig(poll_seconds=0.02, round_gap=0.02, quiet_gap=0.3))
+
+    async def fan_out() -> int:  # events are always waiting
+        nonlocal rounds
+        rounds += 1
+        worker.listening = listening
+        await asyncio.sleep(0)
+        return 3
+
+    async def dispatch() -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(asyncio.sleep(0))] if sending else []
+
+    monkeypatch.setattr(worker, "fan_out", fan_out)
+    monkeypatch.setattr(worker, "dispatch", dispatch)
+    await worker.start()
+    await asyncio.sleep(0.4)
+    await worker.stop()
+    assert least <= rounds <= most
+
+
+async def test_the_relay_knows_whether_anyone_listens(
+    api: Any, relay: Relay, receiver: Receiver
+) -> None:
+    bal = await balance(api)
+    await pay(api, bal, "unheard-1")
+    await relay.fan_out()
+    assert relay.listening is False
+    await endpoint(api, receiver, "http://127.0.0.1:9/ear", ["transaction.applied"])
+    await pay(api, bal, "heard-1")
+    await relay.fan_out()
+    assert relay.listening is True
+
+
 async def test_an_endpoint_gets_only_events_from_its_creation_on(
     api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
 ) -> None:
