@@ -31,6 +31,9 @@ that names no operation replays the batch one operation at a time, so only the c
 
 ``dry_run`` previews (:meth:`PostingEngine.preview`) run the same in-memory rules on unlocked reads
 and write nothing.
+
+This module is the queue, the flushers and the retries; step 1 and the locked way (steps 2 to 4)
+are in ``engine_batch``, the two-trip way in ``engine_optimistic``.
 """
 
 from __future__ import annotations
@@ -40,25 +43,25 @@ import contextlib
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tally.core.clock import Clock, SystemClock
-from tally.core.errors import DuplicateReference, TallyError, Unavailable
+from tally.core.errors import Unavailable
 from tally.core.ledger.records import TransactionRecord
 from tally.core.ledger.transfers import TransferPlan
 from tally.metrics import ENGINE_BATCH_SIZE, ENGINE_OPERATIONS, UNLOCKED_BATCHES
 
 from . import engine_names as names
 from .database import Database
-from .engine_apply import (
-    BatchState,
-    apply_all,
-    balance_ids,
-    check_zero_sum,
-    missing_target,
-    planned_references,
-    post_records,
+from .engine_apply import check_zero_sum
+from .engine_batch import (
+    OpFailed,
+    apply_locked,
+    is_transient,
+    owner,
+    prepare,
+    record_for,
+    translate,
 )
 from .engine_names import balance_row
 from .engine_ops import (
@@ -67,28 +70,17 @@ from .engine_ops import (
     Commit,
     EngineStopped,
     Extra,
-    MergedWrite,
     Op,
     Post,
     Refund,
     Step,
     Void,
     WriteMerge,
-    batch_scratch,
 )
 from .engine_optimistic import Contention, apply_unlocked, eligible
 from .engine_preview import Preview, preview_batch, preview_steps
 from .engine_queue import Claim, Held, OpQueue, drain, touches
-from .engine_sql import (
-    Moved,
-    ReferenceTaken,
-    batch_sql,
-    duplicate_error,
-    event_for,
-    events_for,
-    hold_states,
-)
-from .types import to_micros
+from .engine_sql import Moved, ReferenceTaken, batch_sql, duplicate_error
 
 __all__ = [
     "AfterApply",
@@ -109,17 +101,7 @@ __all__ = [
 
 log = logging.getLogger("tally.engine")
 
-TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 MAX_TRANSIENT_RETRIES = 3
-
-
-class _OpFailed(Exception):
-    """Raised inside a batch transaction when one operation's failure spoils the whole write."""
-
-    def __init__(self, op: Op, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.op = op
-        self.error = error
 
 
 class PostingEngine:
@@ -323,7 +305,7 @@ class PostingEngine:
             ENGINE_OPERATIONS.labels("applied").inc(len(batch) - failed)
 
     async def _run(self, batch: list[Op], line: tuple[Claim, list[Claim]] | None = None) -> None:
-        live = await self._prepare(batch)
+        live = await prepare(self, batch)
         if line is not None:
             if live and await self._unlocked(live, *line):
                 return
@@ -333,24 +315,24 @@ class PostingEngine:
             for op in live:
                 op.reset()
             try:
-                await self._apply(live)
+                await apply_locked(self, live)
                 return
-            except _OpFailed as failure:
+            except OpFailed as failure:
                 failure.op.fail(failure.error)
                 live = [op for op in live if op is not failure.op]
             except ReferenceTaken as exc:
-                culprit = _owner(live, exc.reference)
+                culprit = owner(live, exc.reference)
                 if culprit is None:
                     await self._isolate(live, exc)
                     return
-                culprit.fail(duplicate_error(_record(culprit, exc.reference)))
+                culprit.fail(duplicate_error(record_for(culprit, exc.reference)))
                 live = [op for op in live if op is not culprit]
             except Unavailable as exc:
                 for op in live:
                     op.fail(exc)
                 return
             except Exception as exc:
-                if _is_transient(exc) and transient < MAX_TRANSIENT_RETRIES:
+                if is_transient(exc) and transient < MAX_TRANSIENT_RETRIES:
                     transient += 1
                     log.info("batch of %d retried after %s", len(live), exc)
                     continue
@@ -359,55 +341,18 @@ class PostingEngine:
 
     async def _isolate(self, ops: list[Op], exc: BaseException) -> None:
         if len(ops) == 1:
-            ops[0].fail(_translate(exc, ops[0]))
+            ops[0].fail(translate(exc, ops[0]))
             return
         for op in ops:
             op.reset()
             try:
-                await self._apply([op])
-            except _OpFailed as failure:
+                await apply_locked(self, [op])
+            except OpFailed as failure:
                 op.fail(failure.error)
             except Exception as error:
-                op.fail(_translate(error, op))
+                op.fail(translate(error, op))
 
-    # ---- step 1: resolve names and targets outside the write transaction -------------------
-
-    async def _prepare(self, batch: list[Op]) -> list[Op]:
-        wanted = self.unknown_indicators(batch)
-        if wanted:
-            try:
-                await self._ensure_indicators(wanted)
-            except TallyError as exc:
-                for op in batch:
-                    op.fail(exc)
-                return []
-        targets = {tid for op in batch for tid in op.target_ids}
-        if targets:
-            found = await self.load_targets(targets)
-            for op in batch:
-                for step in op.steps:
-                    if isinstance(step, Post):
-                        continue
-                    op.targets[step.transaction_id] = found.get(step.transaction_id, [])
-                    if not op.targets[step.transaction_id]:
-                        op.fail(missing_target(step))
-                        break
-        live = [op for op in batch if op.error is None]
-        self._build(live)
-        return live
-
-    def _build(self, ops: list[Op]) -> None:
-        """Build and encode the rows posts would write, before any lock is taken."""
-        now = self.clock.now()
-        created = to_micros(now)
-        for op in ops:
-            for index, step in enumerate(op.steps):
-                if isinstance(step, Post) and index not in op.built:
-                    records = post_records(step.plan, self._indicators, now)
-                    op.built[index] = records
-                    for record in records:
-                        op.events[record.transaction_id] = event_for(record, created)
-                        op.encoded[record.transaction_id] = self.sql.encode(record)
+    # ---- names and targets (step 1 is ``engine_batch.prepare``) --------------------------------
 
     def unknown_indicators(self, ops: list[Op]) -> set[tuple[str, str]]:
         return names.unknown_indicators(ops, self._indicators)
@@ -416,9 +361,6 @@ class PostingEngine:
     def indicators(self) -> dict[tuple[str, str], str]:
         """Indicator balances known to this engine: ``(name, currency) -> balance_id``."""
         return self._indicators
-
-    async def _ensure_indicators(self, wanted: set[tuple[str, str]]) -> None:
-        await names.ensure_indicators(self.db, wanted, self._indicators, now=self.clock.now())
 
     async def read_indicators(self, conn: AsyncConnection, wanted: set[tuple[str, str]]) -> None:
         await names.read_indicators(conn, wanted, self._indicators)
@@ -453,99 +395,3 @@ class PostingEngine:
         for op in ops:
             op.reset()
         return False
-
-    # ---- steps 2..4: one write transaction -------------------------------------------------
-
-    async def _apply(self, ops: list[Op]) -> None:
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            # One statement locks the balances and says which references are used already.
-            ids = sorted(balance_ids(ops, self._indicators))
-            states, taken = await self.sql.lock(conn, ids, planned_references(ops))
-            holds = await hold_states(conn, ops)
-            batch = BatchState(states, holds, taken, self._indicators, now)
-            done = apply_all(ops, batch)
-            records = [r for op in done for r in op.records]
-            if not records:
-                return
-            changed = batch.changed()
-            check_zero_sum(batch.before, changed)
-            ordered = [changed[k] for k in sorted(changed)]
-            built = {k: v for op in done for k, v in op.events.items()}
-            encoded = {k: v for op in done for k, v in op.encoded.items()}
-            events = events_for(records, built, now)
-            scratch: dict[str, Any] = {}
-            token = batch_scratch.set(scratch)
-            try:
-                extras_first = self._mergeable(done)
-                merged: list[MergedWrite] = []
-                if extras_first:
-                    await self._extras(conn, done)
-                    merged = self._merged(scratch)
-                await self.sql.write(conn, records, ordered, events, encoded, merged)
-                hooks = self.after_apply
-                if self.after_apply_watched and any(s.monitored for s in changed.values()):
-                    hooks = [*hooks, *self.after_apply_watched]
-                for hook in hooks:
-                    await hook(conn, {k: batch.before[k] for k in changed}, changed, now)
-                if not extras_first:
-                    await self._extras(conn, done)
-                for flush in self.before_commit:
-                    await flush(conn, scratch)
-            finally:
-                batch_scratch.reset(token)
-
-    def _mergeable(self, done: list[Op]) -> bool:
-        """Whether the extras of ``done`` may run before the write (each only queues rows)."""
-        if not (self.write_merges and self.sql.merges):
-            return False
-        extras = [op for op in done if op.extra is not None]
-        return bool(extras) and all(op.queues_only for op in extras)
-
-    def _merged(self, scratch: dict[str, Any]) -> list[MergedWrite]:
-        found: list[MergedWrite] = []
-        first = self.sql.first_free_param
-        for merge in self.write_merges:
-            part = merge(scratch, first)
-            if part is not None:
-                found.append(part)
-                first += len(part.params)
-        return found
-
-    async def _extras(self, conn: AsyncConnection, done: list[Op]) -> None:
-        for op in done:
-            if op.extra is not None:
-                try:
-                    await op.extra(conn, op.records)
-                except Exception as exc:
-                    raise _OpFailed(op, exc) from exc
-
-
-def _owner(ops: list[Op], reference: str | None) -> Op | None:
-    if reference is None:
-        return None
-    for op in ops:
-        if any(r.reference == reference for r in op.records):
-            return op
-    return None
-
-
-def _record(op: Op, reference: str | None) -> TransactionRecord:
-    return next(r for r in op.records if r.reference == reference)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    original = getattr(exc, "orig", None) or exc
-    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-    return state in TRANSIENT_SQLSTATES
-
-
-def _translate(exc: BaseException, op: Op) -> BaseException:
-    if isinstance(exc, ReferenceTaken):
-        for record in op.records:
-            if exc.reference in (None, record.reference):
-                return duplicate_error(record)
-        return DuplicateReference("reference has already been used")
-    if isinstance(exc, sa.exc.IntegrityError) and "reference" in str(exc.orig or exc):
-        return DuplicateReference("reference has already been used")
-    return exc
