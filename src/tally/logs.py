@@ -1,4 +1,4 @@
-"""Structured JSON logs: one JSON object per line, for Tally's and uvicorn's loggers."""
+"""Structured JSON logs: one JSON object per line, for every logger of the process."""
 
 from __future__ import annotations
 
@@ -28,18 +28,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Libraries that log every request they make at INFO: a webhook delivery would be a line each.
+# Tally logs what matters about them itself (a failed delivery, with its decision).
+_CHATTY = ("httpx", "httpcore")
+
+
 def log_config(level: str = "info") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` dict (also given to uvicorn)."""
+    """A ``logging.config.dictConfig`` dict (also given to uvicorn).
+
+    The root logger writes JSON too, at the same level, so that what libraries log comes out in
+    the same lines; the app must not configure logging again (``create_app`` tells Litestar not
+    to, which would otherwise turn the root logger to plain text at INFO)."""
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
-    loggers = {
+    loggers: dict[str, Any] = {
         name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
         for name in ("tally", "uvicorn", "uvicorn.error", "alembic")
     }
     loggers["uvicorn.access"] = {"handlers": ["json"], "level": "WARNING", "propagate": False}
+    quiet = max(logging.WARNING, logging.getLevelNamesMapping().get(level.upper(), logging.INFO))
+    for name in _CHATTY:
+        loggers[name] = {"level": logging.getLevelName(quiet)}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {"json": handler},
         "loggers": loggers,
+        "root": {"handlers": ["json"], "level": level.upper()},
     }

@@ -102,6 +102,7 @@ def create_app(services: Services, *, fast_path: bool = True) -> TallyApp:
             render_plugins=[ScalarRenderPlugin()],
         ),
         debug=False,
+        logging_config=None,  # logging is the process's (``tally.logs``): JSON lines throughout
     )
     if fast_path:
         app.fast_path = FastPath(services, app.framework)
