@@ -433,6 +433,82 @@ async def test_rounds_with_no_one_to_deliver_to_are_a_quiet_gap_apart(
     assert least <= rounds <= most
 
 
+async def test_a_slot_is_free_once_the_endpoint_answered_before_the_outcome_is_written(
+    api: Any, relay: Relay, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "http://127.0.0.1:9/quick"
+    await endpoint(api, receiver, url, ["transaction.applied"])
+    bal = await balance(api)
+    await pay(api, bal, "slot-1")
+    await relay.fan_out()
+    writing = asyncio.Event()
+    release = asyncio.Event()
+    write_batch = relay._write_batch
+
+    async def slow_write(batch: Any) -> None:
+        writing.set()
+        await release.wait()
+        await write_batch(batch)
+
+    monkeypatch.setattr(relay, "_write_batch", slow_write)
+    [task] = await relay.dispatch()
+    try:
+        await asyncio.wait_for(writing.wait(), 5)
+        assert len(receiver.events(url)) == 1
+        assert dict(relay._in_flight) == {}  # the endpoint's slot is free already
+        assert not task.done()  # while its outcome is still being written
+    finally:
+        release.set()
+    await task
+    deliveries = (await api.get("/webhooks/deliveries")).json()["data"]
+    assert [d["status"] for d in deliveries] == ["succeeded"]
+
+
+@pytest.mark.parametrize("gather, most_writes", [(0.2, 1), (0.0, None)])
+async def test_outcomes_that_finish_close_together_are_written_together(
+    svc: Services,
+    api: Any,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    gather: float,
+    most_writes: int | None,
+) -> None:
+    """Deliveries answered a few milliseconds apart: with ``gather_seconds`` their outcomes go
+    to the database in one write; without, each in its own."""
+    url = "http://127.0.0.1:9/staggered"
+    await endpoint(api, receiver, url, ["transaction.applied"])
+    bal = await balance(api)
+    for n in range(4):
+        await pay(api, bal, f"staggered-{n}")
+    answered = 0
+
+    async def staggered(request: httpx.Request) -> httpx.Response:
+        nonlocal answered
+        answered += 1
+        await asyncio.sleep(0.02 * answered)
+        return await receiver(request)
+
+    config = RelayConfig(poll_seconds=0.02, per_endpoint=4, gather_seconds=gather)
+    worker = Relay(svc, config=config, transport=httpx.MockTransport(staggered))
+    writes: list[int] = []
+    write_batch = worker._write_batch
+
+    async def counted(batch: Any) -> None:
+        writes.append(len(batch))
+        await write_batch(batch)
+
+    monkeypatch.setattr(worker, "_write_batch", counted)
+    try:
+        await worker.run_once()
+    finally:
+        await worker.stop()
+    assert sum(writes) == 4 and len(receiver.events(url)) == 4
+    if most_writes is not None:
+        assert len(writes) <= most_writes
+    else:
+        assert len(writes) == 4
+
+
 async def test_the_relay_knows_whether_anyone_listens(
     api: Any, relay: Relay, receiver: Receiver
 ) -> None:

@@ -68,6 +68,10 @@ class RelayConfig:
     # transactions) keeps for a second. Rounds are ~10 statements whatever they carry; at 50 ms
     # apart they cost a tenth of the server's CPU under a steady stream of postings.
     quiet_gap: float = 1.0
+    # A finished delivery frees a slot; claiming its successor alone costs a round (a few
+    # statements) per delivery. Freed slots are gathered this long and claimed together, and
+    # outcomes are recorded together the same way.
+    gather_seconds: float = 0.01
     max_in_flight: int = 64
     per_endpoint: int = 16
     lease_margin: timedelta = timedelta(seconds=5)
@@ -206,17 +210,27 @@ class Relay:
         self._wake.set()
 
     async def _deliver(self, item: Claimed) -> None:
+        released = False
         try:
             outcome = await self._send(item)
+            # The endpoint is done with it: its slot is free while the outcome is recorded (the
+            # delivery stays leased until then, so no round can claim it again meanwhile).
+            self._release(item)
+            released = True
             await self._record(item, outcome)
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception(
                 "delivery %s to %s failed to complete", item.delivery_id, item.endpoint_id
             )
         finally:
-            self._in_flight[item.endpoint_id] -= 1
-            if self._in_flight[item.endpoint_id] <= 0:
-                self._in_flight.pop(item.endpoint_id, None)
+            if not released:
+                self._release(item)
+
+    def _release(self, item: Claimed) -> None:
+        self._in_flight[item.endpoint_id] -= 1
+        if self._in_flight[item.endpoint_id] <= 0:
+            self._in_flight.pop(item.endpoint_id, None)
+        self._wake.set()
 
     async def _send(self, item: Claimed) -> Outcome:
         body = encode_body(
@@ -240,6 +254,9 @@ class Relay:
         await future
 
     async def _write_results(self) -> None:
+        if self.config.gather_seconds > 0:  # let the outcomes of deliveries under way join
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.gather_seconds)
         while self._results:
             batch, self._results = self._results, []
             try:
@@ -350,6 +367,8 @@ class Relay:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+                    if self.config.gather_seconds > 0:  # woken by a finished delivery
+                        await asyncio.wait_for(self._stopping.wait(), self.config.gather_seconds)
                 continue
             quiet = not (self.listening or sending)
             gap = self.config.quiet_gap if quiet else self.config.round_gap
