@@ -33,7 +33,11 @@ from .http_bench import run_http
 from .pgbench_baseline import run_pgbench
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SCENARIOS = ("bench.loyalty", "bench.authorizations")  # each module has main(argv) -> dict
+SCENARIOS = (
+    "bench.loyalty",
+    "bench.authorizations",
+    "bench.webhooks",
+)  # each module has main(argv) -> dict
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,7 +52,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         action="store_true",
-        help="also run the loyalty and card-authorization scenarios",
+        help="also run the loyalty, card-authorization and webhook-delivery scenarios",
     )
     parser.add_argument("--skip", default="", help="comma-separated: pgbench,http,engine")
     parser.add_argument("--workers", type=int, default=1, help="tally serve worker processes")
