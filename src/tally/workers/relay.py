@@ -210,27 +210,24 @@ class Relay:
         self._wake.set()
 
     async def _deliver(self, item: Claimed) -> None:
-        released = False
         try:
-            outcome = await self._send(item)
-            # The endpoint is done with it: its slot is free while the outcome is recorded (the
-            # delivery stays leased until then, so no round can claim it again meanwhile).
-            self._release(item)
-            released = True
+            try:
+                outcome = await self._send(item)
+            finally:
+                # The endpoint is done with it: its slot is free while the outcome is recorded
+                # (the delivery stays leased until then, so no round can claim it meanwhile).
+                self._release(item)
             await self._record(item, outcome)
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception(
                 "delivery %s to %s failed to complete", item.delivery_id, item.endpoint_id
             )
-        finally:
-            if not released:
-                self._release(item)
 
     def _release(self, item: Claimed) -> None:
         self._in_flight[item.endpoint_id] -= 1
         if self._in_flight[item.endpoint_id] <= 0:
             self._in_flight.pop(item.endpoint_id, None)
-        self._wake.set()
+        self._wake.set()  # a slot is free: the next round may claim
 
     async def _send(self, item: Claimed) -> Outcome:
         body = encode_body(
