@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 from tally.store.database import Database, sqlite_path
 
 from .harness import TallyServer, free_port, run_server
+from .webhook_support import ReceiverServer
 
 PAN = "4000056655665556"
 SPACED_PAN = "4000 0566 5566 5556"
@@ -56,7 +57,7 @@ class Receiver:
                 return
 
         self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ReceiverServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.port}/hooks"
