@@ -45,3 +45,10 @@ def record_http(method: str, resource: str, status: int, seconds: float) -> None
         _HTTP_CHILDREN[key] = children
     children[0].inc()
     children[1].observe(seconds)
+
+
+PRUNED_ROWS = Counter(
+    "tally_pruned_rows_total",
+    "Rows removed by retention (events, deliveries, attempts, jobs, idempotency_keys)",
+    ["table"],
+)

@@ -49,6 +49,10 @@ class Settings:
     webhook_retry_schedule: str = ""  # seconds between attempts, "5,300,..."; "" = standard
     webhook_secrets_key: str | None = None  # encrypts stored endpoint secrets when set
     worker_poll_seconds: float = 0.25
+    # Retention (``store/retention.py``): 0 keeps for ever. The ledger itself is never pruned.
+    event_retention_days: int = 90  # events, the delivery log, finished jobs
+    idempotency_retention_hours: int = 24
+    prune_interval_seconds: int = 3600  # how often the scheduler prunes; 0 = never
     card_fingerprint_key: str | None = None
     card_encryption_key: str | None = None
     card_hold_seconds: int = 7 * 24 * 3600  # virtual card authorization hold lifetime
@@ -81,6 +85,9 @@ class Settings:
             webhook_retry_schedule=os.environ.get("TALLY_WEBHOOK_RETRY_SCHEDULE") or "",
             webhook_secrets_key=os.environ.get("TALLY_WEBHOOK_SECRETS_KEY") or None,
             worker_poll_seconds=float(os.environ.get("TALLY_WORKER_POLL_SECONDS") or 0.25),
+            event_retention_days=_int("TALLY_EVENT_RETENTION_DAYS", 90),
+            idempotency_retention_hours=_int("TALLY_IDEMPOTENCY_RETENTION_HOURS", 24),
+            prune_interval_seconds=_int("TALLY_PRUNE_INTERVAL_SECONDS", 3600),
             card_fingerprint_key=os.environ.get("TALLY_CARD_FINGERPRINT_KEY") or None,
             card_encryption_key=os.environ.get("TALLY_CARD_ENCRYPTION_KEY") or None,
             card_hold_seconds=_int("TALLY_CARD_HOLD_SECONDS", 7 * 24 * 3600),

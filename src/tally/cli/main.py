@@ -89,7 +89,13 @@ def _load_command_modules() -> None:
     """Commands contributed by other modules (verify, listings, worker, demo ...)."""
     import importlib
 
-    for name in ("ledger_commands", "worker_commands", "loyalty_commands", "bench_commands"):
+    for name in (
+        "ledger_commands",
+        "worker_commands",
+        "retention_commands",
+        "loyalty_commands",
+        "bench_commands",
+    ):
         try:
             importlib.import_module(f"tally.cli.{name}")
         except ModuleNotFoundError as exc:

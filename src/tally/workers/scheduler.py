@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from tally.store import jobs_repo
+from tally.metrics import PRUNED_ROWS
+from tally.store import jobs_repo, retention
 from tally.store.jobs_repo import Job, JobState, cancel, schedule
 
 if TYPE_CHECKING:
@@ -92,6 +93,12 @@ class SchedulerConfig:
     first_backoff: timedelta = timedelta(seconds=30)
     max_backoff: timedelta = timedelta(hours=1)
     missing_handler_delay: timedelta = timedelta(minutes=1)
+    # Retention (``store/retention.py``): the first prune comes ``prune_after`` after the start,
+    # then one every ``prune_every`` (None: this scheduler never prunes). Chunks of
+    # ``retention.CHUNK`` rows, ``prune_pause`` apart, leave the database to live traffic.
+    prune_every: timedelta | None = timedelta(hours=1)
+    prune_after: timedelta = timedelta(minutes=1)
+    prune_pause: float = 0.05
 
     def backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self.first_backoff * (2 ** max(0, attempts - 1))
@@ -103,8 +110,19 @@ class Scheduler:
 
     def __init__(self, services: Services, *, config: SchedulerConfig | None = None) -> None:
         self.services = services
-        self.config = config or SchedulerConfig(poll_seconds=services.settings.worker_poll_seconds)
+        settings = services.settings
+        self.config = config or SchedulerConfig(
+            poll_seconds=settings.worker_poll_seconds,
+            prune_every=(
+                timedelta(seconds=settings.prune_interval_seconds)
+                if settings.prune_interval_seconds > 0
+                else None
+            ),
+        )
+        self.retention = retention.Retention.from_settings(settings)
+        self.pruned = retention.Pruned()
         self._task: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.ran = 0
         load_job_modules()
@@ -188,16 +206,54 @@ class Scheduler:
 
     # ---- running in the background --------------------------------------------------------
 
+    async def prune(self) -> retention.Pruned:
+        """Remove what the retention settings no longer keep (events, the delivery log, finished
+        jobs, idempotency keys); returns what this call removed."""
+        done = await retention.prune(
+            self.services.db,
+            self.retention,
+            now=self.services.clock.now(),
+            pause=self.config.prune_pause,
+            stop=self._stopping,
+        )
+        for name, value in done.to_dict().items():
+            if name != "yielded":
+                setattr(self.pruned, name, getattr(self.pruned, name) + value)
+                if value:
+                    PRUNED_ROWS.labels(name).inc(value)
+        if done.total:
+            log.info("pruned %s", done.to_dict())
+        return done
+
     async def start(self) -> None:
         self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name="tally-scheduler")
+        if self.config.prune_every is not None:
+            self._pruner = asyncio.create_task(self._prune_loop(), name="tally-pruner")
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._pruner):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._pruner = None
+
+    async def _prune_loop(self) -> None:
+        every = self.config.prune_every
+        assert every is not None
+        wait = self.config.prune_after.total_seconds()
+        while not await self._stopped_within(wait):
+            try:
+                await self.prune()
+            except Exception:  # pruning must never stop the scheduler
+                log.exception("pruning failed; trying again at the next interval")
+            wait = every.total_seconds()
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
