@@ -110,10 +110,15 @@ async def rows(db: Database, table: sa.Table) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
-async def event_refs(db: Database) -> list[str]:
+async def remaining(db: Database) -> list[tuple[str, str]]:
+    """The events left: (type, subject id), sorted."""
     async with db.read() as conn:
-        found = await conn.execute(sa.select(t.events.c.subject_id).order_by(t.events.c.id))
-        return [str(subject) for (subject,) in found]
+        found = await conn.execute(sa.select(t.events.c.type, t.events.c.subject_id))
+        return sorted((str(kind), str(subject)) for kind, subject in found)
+
+
+def balances_created(found: list[tuple[str, str]]) -> int:
+    return sum(1 for kind, _ in found if kind == "balance.created")
 
 
 async def finished_job(db: Database, subject: str, *, now: datetime) -> None:
@@ -152,9 +157,13 @@ async def test_old_operational_rows_go_and_the_ledger_stays(
     assert pruned == expected
     assert pruned.deliveries == 2 and pruned.attempts == 2 and pruned.jobs == 1
     assert pruned.idempotency_keys == 1 and not pruned.yielded
-    # The old events (ledger and balances created, two payments) went; the new payment's stays.
-    assert pruned.events == events_before - 1
-    assert await event_refs(db) == [await _txn_id(db, "new-1")]
+    # The old ledger's and payments' events went; the balances' own stay, as does the new payment's.
+    assert pruned.events == events_before - 3
+    left = await remaining(db)
+    assert balances_created(left) == 2  # the balance and @World
+    assert [subject for kind, subject in left if kind != "balance.created"] == [
+        await _txn_id(db, "new-1")
+    ]
     assert await rows(db, webhook_deliveries) == 1 and await rows(db, webhook_attempts) == 1
     async with db.read() as conn:
         jobs = (await conn.execute(sa.select(scheduled_jobs.c.subject_id))).scalars().all()
@@ -189,8 +198,9 @@ async def test_events_the_relay_has_not_handed_on_stay(
     assert (await retention.prune(svc.db, Retention(), now=clock.now())).events == 0
     clock.advance(timedelta(days=91))
     pruned = await retention.prune(svc.db, Retention(), now=clock.now())
-    assert pruned.deliveries == pruned.events == 4  # ledger, 2 balances, the payment
-    assert await rows(svc.db, t.events) == 0
+    assert pruned.deliveries == 4  # ledger, 2 balances, the payment
+    assert pruned.events == 2  # a balance's own events are its overdraft history: they stay
+    assert balances_created(await remaining(svc.db)) == await rows(svc.db, t.events) == 2
 
 
 async def test_a_delivery_still_pending_keeps_itself_and_its_event(
@@ -204,8 +214,10 @@ async def test_a_delivery_still_pending_keeps_itself_and_its_event(
     clock.advance(timedelta(days=100))
     pruned = await retention.prune(svc.db, Retention(), now=clock.now())
     assert pruned.deliveries == 0 and pruned.attempts == 0
-    assert pruned.events == 3  # ledger and balances created: no delivery names them
-    assert await event_refs(svc.db) == [await _txn_id(svc.db, "failing-1")]
+    assert pruned.events == 1  # the ledger's: no delivery names it
+    left = await remaining(svc.db)
+    assert balances_created(left) == 2 and len(left) == 3
+    assert ("transaction.applied", await _txn_id(svc.db, "failing-1")) in left
     assert await rows(svc.db, webhook_attempts) == 1
 
 
@@ -262,9 +274,9 @@ async def test_the_scheduler_prunes_on_its_own(
             await asyncio.sleep(0.02)
     finally:
         await scheduler.stop()
-    assert scheduler.pruned.events == 2 and scheduler.pruned.deliveries == 2  # ledger, balance
-    assert await rows(svc.db, t.events) == 0
-    assert _metric("events") == before + 2
+    assert scheduler.pruned.deliveries == 2  # the ledger's and the balance's
+    assert scheduler.pruned.events == 1 and await rows(svc.db, t.events) == 1
+    assert _metric("events") == before + 1
 
 
 def _metric(table: str) -> float:

@@ -6,7 +6,9 @@ is the operational record around it, which otherwise grows with every request fo
 - **deliveries** that are finished (succeeded, failed, cancelled) and were created before the
   event retention window, with their attempts;
 - **events** created before the window that the relay has handed on (its position is past
-  them, so no endpoint and no due job still waits for them) and that no delivery names;
+  them, so no endpoint and no due job still waits for them) and that no delivery names, except a
+  balance's own (``balance.created``, ``balance.updated``: one or two per balance, and the
+  overdraft history ``tally verify`` reads);
 - **finished jobs** (done, failed, cancelled) last changed before the window;
 - **idempotency keys** older than their own window, answered or not (a key whose request died
   with its process would otherwise answer ``409 GEN_IDEMPOTENCY_IN_PROGRESS`` for ever).
@@ -42,6 +44,8 @@ CHUNK = 5_000
 
 _FINISHED_DELIVERIES = (DeliveryState.SUCCEEDED, DeliveryState.FAILED, DeliveryState.CANCELLED)
 _FINISHED_JOBS = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+# A balance's history: whether it ever allowed overdraft (``verify``), a handful per balance.
+KEPT_EVENT_TYPES = ("balance.created", "balance.updated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +243,8 @@ def _old_deliveries(cutoff: datetime, column: str = "id") -> sa.Select[tuple[obj
 
 def _event_age(cutoff: datetime, position: int) -> tuple[sa.ColumnElement[bool], ...]:
     # Past the relay's position: handed on to every endpoint and to the jobs it implies.
-    return (t.events.c.created_at < cutoff, t.events.c.id <= position)
+    e = t.events.c
+    return (e.created_at < cutoff, e.id <= position, e.type.not_in(KEPT_EVENT_TYPES))
 
 
 def _job_age(cutoff: datetime) -> tuple[sa.ColumnElement[bool], ...]:
