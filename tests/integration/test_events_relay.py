@@ -16,10 +16,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tally.api.app import create_app
 from tally.core.clock import FakeClock, parse_timestamp
 from tally.services import Services
-from tally.settings import Settings
 from tally.store import events_repo
 from tally.store import tables as t
 from tally.workers.relay import Relay, RelayConfig
@@ -64,24 +62,6 @@ class Receiver:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    from datetime import UTC, datetime
-
-    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-async def svc(store_url: str, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = Settings(
-        database_url=store_url, auto_migrate=False, run_workers=False, allow_loopback_webhooks=True
-    )
-    services = Services.build(settings, clock=clock)
-    await services.start()
-    yield services
-    await services.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
     yield found
@@ -100,14 +80,6 @@ async def relay(svc: Services, receiver: Receiver) -> AsyncIterator[Relay]:
     worker = Relay(svc, config=config, transport=httpx.MockTransport(receiver), rand=lambda: 0.5)
     yield worker
     await worker.stop()
-
-
-@pytest.fixture
-async def api(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """The full app (middleware included) on the test's own event loop and services."""
-    transport = httpx.ASGITransport(app=create_app(svc))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5001") as client:
-        yield client
 
 
 async def endpoint(

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
-from tally.api.app import create_app
 from tally.cli.main import app as cli
 from tally.core.clock import FakeClock
 from tally.services import Services
@@ -33,6 +32,8 @@ from tally.store.tables_events import scheduled_jobs, webhook_attempts, webhook_
 from tally.store.verify import verify_store
 from tally.workers.relay import Relay, RelayConfig
 from tally.workers.scheduler import Scheduler, SchedulerConfig
+
+from .engine_helpers import count_rows
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URL = "http://127.0.0.1:9/hook"
@@ -49,22 +50,6 @@ class Receiver:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-async def svc(store_url: str, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = Settings(
-        database_url=store_url, auto_migrate=False, run_workers=False, allow_loopback_webhooks=True
-    )
-    services = Services.build(settings, clock=clock)
-    await services.start()
-    yield services
-    await services.stop()
-
-
-@pytest.fixture
 def receiver() -> Receiver:
     return Receiver()
 
@@ -75,13 +60,6 @@ async def relay(svc: Services, receiver: Receiver) -> AsyncIterator[Relay]:
     worker = Relay(svc, config=config, transport=httpx.MockTransport(receiver), rand=lambda: 0.5)
     yield worker
     await worker.stop()
-
-
-@pytest.fixture
-async def api(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(svc))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5001") as client:
-        yield client
 
 
 async def balance(api: httpx.AsyncClient) -> str:
@@ -103,11 +81,6 @@ async def pay(api: httpx.AsyncClient, destination: str, reference: str, **header
         headers=headers,
     )
     assert answer.status_code == 201, answer.text
-
-
-async def rows(db: Database, table: sa.Table) -> int:
-    async with db.read() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
 async def remaining(db: Database) -> list[tuple[str, str]]:
@@ -142,14 +115,17 @@ async def test_old_operational_rows_go_and_the_ledger_stays(
     await relay.run_once()
     assert receiver.count == 2
     db = svc.db
-    assert await rows(db, webhook_deliveries) == 2 and await rows(db, webhook_attempts) == 2
+    assert (
+        await count_rows(db, webhook_deliveries) == 2
+        and await count_rows(db, webhook_attempts) == 2
+    )
 
     clock.advance(timedelta(days=91))
     await pay(api, bal, "new-1", **{"Idempotency-Key": "k-new"})  # inside every window
     await finished_job(svc.db, "new-job", now=clock.now())
     await relay.run_once()
-    events_before = await rows(db, t.events)
-    transactions = await rows(db, t.transactions)
+    events_before = await count_rows(db, t.events)
+    transactions = await count_rows(db, t.transactions)
 
     expected = await retention.count(db, Retention(), now=clock.now())
     pruned = await retention.prune(db, Retention(), now=clock.now(), chunk=2)
@@ -164,13 +140,16 @@ async def test_old_operational_rows_go_and_the_ledger_stays(
     assert [subject for kind, subject in left if kind != "balance.created"] == [
         await _txn_id(db, "new-1")
     ]
-    assert await rows(db, webhook_deliveries) == 1 and await rows(db, webhook_attempts) == 1
+    assert (
+        await count_rows(db, webhook_deliveries) == 1
+        and await count_rows(db, webhook_attempts) == 1
+    )
     async with db.read() as conn:
         jobs = (await conn.execute(sa.select(scheduled_jobs.c.subject_id))).scalars().all()
         keys = (await conn.execute(sa.select(t.idempotency_keys.c.key))).scalars().all()
     assert list(jobs) == ["new-job"] and list(keys) == ["k-new"]
     # Never the ledger: every transaction is there and the books still add up.
-    assert await rows(db, t.transactions) == transactions == 3
+    assert await count_rows(db, t.transactions) == transactions == 3
     assert (await verify_store(db)).consistent
     assert await retention.prune(db, Retention(), now=clock.now()) == Pruned()
 
@@ -200,7 +179,7 @@ async def test_events_the_relay_has_not_handed_on_stay(
     pruned = await retention.prune(svc.db, Retention(), now=clock.now())
     assert pruned.deliveries == 4  # ledger, 2 balances, the payment
     assert pruned.events == 2  # a balance's own events are its overdraft history: they stay
-    assert balances_created(await remaining(svc.db)) == await rows(svc.db, t.events) == 2
+    assert balances_created(await remaining(svc.db)) == await count_rows(svc.db, t.events) == 2
 
 
 async def test_a_delivery_still_pending_keeps_itself_and_its_event(
@@ -218,7 +197,7 @@ async def test_a_delivery_still_pending_keeps_itself_and_its_event(
     left = await remaining(svc.db)
     assert balances_created(left) == 2 and len(left) == 3
     assert ("transaction.applied", await _txn_id(svc.db, "failing-1")) in left
-    assert await rows(svc.db, webhook_attempts) == 1
+    assert await count_rows(svc.db, webhook_attempts) == 1
 
 
 async def test_an_idempotency_key_is_free_again_after_its_window(
@@ -275,7 +254,7 @@ async def test_the_scheduler_prunes_on_its_own(
     finally:
         await scheduler.stop()
     assert scheduler.pruned.deliveries == 2  # the ledger's and the balance's
-    assert scheduler.pruned.events == 1 and await rows(svc.db, t.events) == 1
+    assert scheduler.pruned.events == 1 and await count_rows(svc.db, t.events) == 1
     assert _metric("events") == before + 1
 
 
@@ -310,7 +289,7 @@ async def test_a_scheduler_without_an_interval_never_prunes(
     await scheduler.start()
     await asyncio.sleep(0.1)
     await scheduler.stop()
-    assert scheduler.pruned == Pruned() and await rows(svc.db, t.events) == 2
+    assert scheduler.pruned == Pruned() and await count_rows(svc.db, t.events) == 2
 
 
 async def test_on_postgresql_one_process_prunes_at_a_time(postgres_url: str) -> None:

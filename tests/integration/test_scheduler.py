@@ -7,18 +7,14 @@ and ``Scheduler.run_once`` runs whatever is due.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from tally.api.app import create_app
 from tally.core.clock import FakeClock, format_timestamp
 from tally.services import Services
-from tally.settings import Settings
 from tally.store import jobs_repo
 from tally.store.tables_events import scheduled_jobs
 from tally.workers.relay import Relay
@@ -29,27 +25,6 @@ from tally.workers.scheduler import (
     register_job_handler,
     schedule,
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-async def svc(store_url: str, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = Settings(database_url=store_url, auto_migrate=False, run_workers=False)
-    services = Services.build(settings, clock=clock)
-    await services.start()
-    yield services
-    await services.stop()
-
-
-@pytest.fixture
-async def api(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(svc))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5001") as client:
-        yield client
 
 
 @pytest.fixture
