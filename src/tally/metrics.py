@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "tally_http_requests_total", "HTTP requests answered", ["method", "resource", "status"]
@@ -51,4 +51,31 @@ PRUNED_ROWS = Counter(
     "tally_pruned_rows_total",
     "Rows removed by retention (events, deliveries, attempts, jobs, idempotency_keys)",
     ["table"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "tally_webhook_attempts_total",
+    "Webhook delivery attempts by result: succeeded (2xx), http_status (any other answer), "
+    "no_response (timeout, refused or broken connection)",
+    ["result"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "tally_webhook_attempt_seconds",
+    "Time from sending a webhook to its answer (or to giving up on it)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WEBHOOK_DELIVERIES_FINISHED = Counter(
+    "tally_webhook_deliveries_finished_total",
+    "Webhook deliveries that reached a final state: succeeded, failed (retries used up) or "
+    "cancelled (endpoint disabled or deleted)",
+    ["state"],
+)
+RELAY_LAG = Gauge(
+    "tally_relay_lag_seconds",
+    "Age of the oldest event the relay handed on in its last round (0 when it found none)",
+)
+JOBS = Counter(
+    "tally_jobs_total",
+    "Scheduled jobs run, by outcome: done, retried (failed, tried again later) or failed "
+    "(attempts used up)",
+    ["outcome"],
 )

@@ -23,6 +23,7 @@ from .webhook_support import (
     Receiver,
     Server,
     add_endpoint,
+    free_port,
     new_wallet,
     query,
     receiver,
@@ -237,3 +238,36 @@ def test_two_workers_deliver_each_event_once(hooks: Receiver, tmp_path: Path) ->
             worker.stop()
         server.stop()
         support.drop_postgres_database(database)
+
+
+def test_a_worker_serves_its_own_metrics(database: str, hooks: Receiver, tmp_path: Path) -> None:
+    env = tally_env(database)
+    path = "/metrics-worker"
+    port = free_port()
+    server = Server(env, tmp_path / "serve.log", "--no-background-workers")
+    worker = Process(["worker", "--metrics-port", str(port)], env, tmp_path / "worker.log")
+    try:
+        add_endpoint(server.http, hooks, path, ["transaction.applied"])
+        wallet = new_wallet(server.http, "metrics")
+        poster = Poster(server.base_url, wallet, threads=2, limit=20)
+        poster.finish()
+        assert len(poster.ok) == 20
+        wait_for(lambda: len(hooks.ids(path)) == 20, timeout=60, what="20 deliveries")
+
+        def delivered() -> float:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            for line in text.splitlines():
+                if line.startswith('tally_webhook_attempts_total{result="succeeded"}'):
+                    return float(line.split()[-1])
+            return 0.0
+
+        # Recorded a moment after the receiver answered.
+        wait_for(lambda: delivered() == 20, timeout=30, what="20 attempts in the worker's metrics")
+        # The API process ran no relay: its own metrics count no attempt.
+        assert (
+            'tally_webhook_attempts_total{result="succeeded"}'
+            not in server.http.get("/metrics").text
+        )
+    finally:
+        worker.stop()
+        server.stop()

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tally.core.clock import FakeClock, parse_timestamp
@@ -182,6 +183,41 @@ async def test_a_failing_receiver_sees_retries_with_growing_gaps(
     assert len({e["id"] for e in receiver.events(url)}) == 1  # the same event each time
     shown = (await api.get(f"/webhooks/endpoints/{hook['endpoint_id']}")).json()
     assert shown["status"] == "enabled"
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_attempts_outcomes_and_lag_are_metrics(
+    api: Any, relay: Relay, receiver: Receiver, clock: FakeClock
+) -> None:
+    good, bad = "http://127.0.0.1:9/good", "http://127.0.0.1:9/bad"
+    await endpoint(api, receiver, good, ["transaction.*"])
+    await endpoint(api, receiver, bad, ["transaction.*"])
+    receiver.status[bad] = 500
+    before = {
+        "ok": sample("tally_webhook_attempts_total", result="succeeded"),
+        "http": sample("tally_webhook_attempts_total", result="http_status"),
+        "timed": sample("tally_webhook_attempt_seconds_count"),
+        "done": sample("tally_webhook_deliveries_finished_total", state="succeeded"),
+        "gave_up": sample("tally_webhook_deliveries_finished_total", state="failed"),
+    }
+    bal = await balance(api)
+    await pay(api, bal, "metrics-1")
+    clock.advance(timedelta(seconds=30))  # the relay hands the event on 30 s after it was made
+    assert await relay.run_once() == 2
+    assert sample("tally_relay_lag_seconds") == pytest.approx(30.0)
+    for _ in SCHEDULE:  # the failing endpoint uses up its retries
+        clock.advance(timedelta(seconds=max(SCHEDULE) * 2))
+        assert await relay.run_once() == 1
+    assert sample("tally_relay_lag_seconds") == 0.0  # nothing new in the last round
+    assert sample("tally_webhook_attempts_total", result="succeeded") == before["ok"] + 1
+    assert sample("tally_webhook_attempts_total", result="http_status") == before["http"] + 4
+    assert sample("tally_webhook_attempt_seconds_count") == before["timed"] + 5
+    finished = "tally_webhook_deliveries_finished_total"
+    assert sample(finished, state="succeeded") == before["done"] + 1
+    assert sample(finished, state="failed") == before["gave_up"] + 1
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_later(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from tally.core.clock import FakeClock, format_timestamp
 from tally.services import Services
@@ -213,6 +214,7 @@ async def test_other_modules_add_their_own_jobs(
         seen.append(job)
 
     register_job_handler("test.release", release)
+    done_before = jobs_metric("done")
     due = clock.now() + timedelta(minutes=30)
     async with svc.db.write() as conn:
         await schedule(conn, "test.release", "rdm_1", due, {"points": 40}, now=clock.now())
@@ -224,6 +226,11 @@ async def test_other_modules_add_their_own_jobs(
         job = await jobs_repo.get_job(conn, "test.release", "rdm_1")
     assert job is not None and job["state"] == "done"
     assert await scheduler.run_once() == 0
+    assert jobs_metric("done") == done_before + 1
+
+
+def jobs_metric(outcome: str) -> float:
+    return REGISTRY.get_sample_value("tally_jobs_total", {"outcome": outcome}) or 0.0
 
 
 async def test_rescheduling_moves_the_job_and_cancel_removes_it(
@@ -256,6 +263,7 @@ async def test_a_failing_job_is_retried_with_backoff_then_fails(
         raise RuntimeError("partner API down")
 
     register_job_handler("test.flaky", flaky)
+    retried, failed = jobs_metric("retried"), jobs_metric("failed")
     async with svc.db.write() as conn:
         await schedule(conn, "test.flaky", "x", clock.now())
     for _ in range(10):
@@ -267,6 +275,7 @@ async def test_a_failing_job_is_retried_with_backoff_then_fails(
         job = await jobs_repo.get_job(conn, "test.flaky", "x")
     assert job is not None and job["state"] == "failed"
     assert job["attempts"] == 3 and "partner API down" in job["last_error"]
+    assert (jobs_metric("retried"), jobs_metric("failed")) == (retried + 2, failed + 1)
 
 
 async def test_a_job_without_a_handler_waits(

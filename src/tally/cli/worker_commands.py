@@ -20,9 +20,18 @@ from tally.settings import Settings
 log = logging.getLogger("tally.worker")
 
 
-async def run_worker(settings: Settings, *, relay: bool, scheduler: bool) -> None:
+async def run_worker(
+    settings: Settings, *, relay: bool, scheduler: bool, metrics_port: int | None = None
+) -> None:
     from tally.services import Services
     from tally.workers.runtime import Workers
+
+    if metrics_port is not None:
+        # The worker serves no API: its metrics (deliveries, relay lag, jobs) get their own port.
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host)
+        log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
 
     services = Services.build(settings.with_overrides(run_workers=False))
     await services.start()
@@ -50,10 +59,17 @@ def worker(
     scheduler: bool = typer.Option(
         True, "--scheduler/--no-scheduler", help="Run due jobs (hold expiry, scheduled ...)."
     ),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics at http://TALLY_HOST:PORT/metrics (default: none).",
+    ),
 ) -> None:
     """Run the webhook relay and the scheduler (use with `serve --no-background-workers`)."""
     from tally.logs import log_config
 
     settings = _settings(database_url)
     logging.config.dictConfig(log_config(settings.log_level))
-    asyncio.run(run_worker(settings, relay=relay, scheduler=scheduler))
+    asyncio.run(run_worker(settings, relay=relay, scheduler=scheduler, metrics_port=metrics_port))

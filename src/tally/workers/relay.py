@@ -39,8 +39,15 @@ from tally.core.events.retry import (
     decide,
     parse_schedule,
 )
+from tally.metrics import (
+    RELAY_LAG,
+    WEBHOOK_ATTEMPT_SECONDS,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_DELIVERIES_FINISHED,
+)
 from tally.store import deliveries_repo, events_repo, webhooks_repo
 from tally.store.deliveries_repo import Claimed
+from tally.store.types import to_micros
 from tally.store.webhooks_repo import SecretBox
 
 from . import delivery, jobs_ledger
@@ -143,8 +150,10 @@ class Relay:
         db, now = self.services.db, self.services.clock.now()
         async with db.read() as conn:
             if not await events_repo.has_work(conn, await events_repo.peek_cursor(conn)):
+                RELAY_LAG.set(0)
                 return 0
         total = 0
+        oldest: int | None = None
         while True:
             async with db.write() as conn:
                 cursor = await events_repo.lock_cursor(conn, now=now)
@@ -167,7 +176,12 @@ class Relay:
                             )
                 await events_repo.save_cursor(conn, cursor, now=now)
             total += len(events)
+            if events:
+                first = min(event.created_micros for event in events)
+                oldest = first if oldest is None else min(oldest, first)
             if len(events) < self.config.fan_out_batch:
+                age = 0.0 if oldest is None else (to_micros(now) - oldest) / 1e6
+                RELAY_LAG.set(max(age, 0.0))
                 return total
 
     async def dispatch(self) -> list[asyncio.Task[None]]:
@@ -288,6 +302,7 @@ class Relay:
             await deliveries_repo.record(conn, results, now=now)
         for item, outcome, decision in results:
             self._log(item, outcome, decision)
+            _count(outcome, decision)
         self.sent += len(batch)
 
     @staticmethod
@@ -372,3 +387,16 @@ class Relay:
             if taken and gap > 0:
                 with contextlib.suppress(TimeoutError):  # caught up: let a few more arrive
                     await asyncio.wait_for(self._stopping.wait(), gap)
+
+
+def _count(outcome: Outcome, decision: Decision) -> None:
+    if outcome.succeeded:
+        result = "succeeded"
+    elif outcome.status_code is not None:
+        result = "http_status"
+    else:
+        result = "no_response"
+    WEBHOOK_ATTEMPTS.labels(result).inc()
+    WEBHOOK_ATTEMPT_SECONDS.observe(outcome.latency_ms / 1000)
+    if decision.state != State.PENDING:
+        WEBHOOK_DELIVERIES_FINISHED.labels(decision.state).inc()

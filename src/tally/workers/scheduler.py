@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from tally.metrics import PRUNED_ROWS
+from tally.metrics import JOBS, PRUNED_ROWS
 from tally.store import jobs_repo, retention
 from tally.store.jobs_repo import Job, JobState, cancel, schedule
 
@@ -186,6 +186,7 @@ class Scheduler:
         self.ran += 1
         async with db.write() as conn:
             await jobs_repo.finish(conn, job, now=clock.now())
+        JOBS.labels("done").inc()
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -203,6 +204,7 @@ class Scheduler:
         due = None if final else now + self.config.backoff(job.attempts)
         async with self.services.db.write() as conn:
             await jobs_repo.retry_later(conn, job, now=now, due_at=due, error=error)
+        JOBS.labels("failed" if final else "retried").inc()
 
     # ---- running in the background --------------------------------------------------------
 
