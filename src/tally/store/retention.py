@@ -76,9 +76,17 @@ class Pruned:
     # Another process held the pruning lock: this one stopped (PostgreSQL only).
     yielded: bool = False
 
+    def counts(self) -> dict[str, int]:
+        """Rows per table (without ``yielded``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "yielded"}
+
     @property
     def total(self) -> int:
-        return sum(getattr(self, f.name) for f in fields(self) if f.name != "yielded")
+        return sum(self.counts().values())
+
+    def add(self, other: Pruned) -> None:
+        for name, value in other.counts().items():
+            setattr(self, name, getattr(self, name) + value)
 
     def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -205,8 +213,9 @@ async def _events_chunk(conn: AsyncConnection, pruned: Pruned, cutoff: datetime,
     named = sa.exists().where(webhook_deliveries.c.event_id == e.event_id)
     ids = sa.select(e.id).where(*_event_age(cutoff, position), ~named).order_by(e.id).limit(chunk)
     result = await conn.execute(t.events.delete().where(e.id.in_(ids)))
-    pruned.events += max(result.rowcount, 0)
-    return max(result.rowcount, 0)
+    removed = max(result.rowcount, 0)
+    pruned.events += removed
+    return removed
 
 
 async def _jobs_chunk(conn: AsyncConnection, pruned: Pruned, cutoff: datetime, chunk: int) -> int:
@@ -215,8 +224,9 @@ async def _jobs_chunk(conn: AsyncConnection, pruned: Pruned, cutoff: datetime, c
     result = await conn.execute(
         scheduled_jobs.delete().where(j.id.in_(ids)).where(*_job_age(cutoff))
     )
-    pruned.jobs += max(result.rowcount, 0)
-    return max(result.rowcount, 0)
+    removed = max(result.rowcount, 0)
+    pruned.jobs += removed
+    return removed
 
 
 async def _keys_chunk(conn: AsyncConnection, pruned: Pruned, cutoff: datetime, chunk: int) -> int:
@@ -229,8 +239,9 @@ async def _keys_chunk(conn: AsyncConnection, pruned: Pruned, cutoff: datetime, c
         .where(sa.tuple_(k.scope, k.key).in_(oldest))
         .where(k.created_at < cutoff)
     )
-    pruned.idempotency_keys += max(result.rowcount, 0)
-    return max(result.rowcount, 0)
+    removed = max(result.rowcount, 0)
+    pruned.idempotency_keys += removed
+    return removed
 
 
 # ---- conditions -------------------------------------------------------------------------------

@@ -265,9 +265,7 @@ class Relay:
         await future
 
     async def _write_results(self) -> None:
-        if self.config.gather_seconds > 0:  # let the outcomes of deliveries under way join
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.gather_seconds)
+        await self._rest(self.config.gather_seconds)  # let outcomes of deliveries under way join
         while self._results:
             batch, self._results = self._results, []
             try:
@@ -379,14 +377,17 @@ class Relay:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
-                    if self.config.gather_seconds > 0:  # woken by a finished delivery
-                        await asyncio.wait_for(self._stopping.wait(), self.config.gather_seconds)
+                    await self._rest(self.config.gather_seconds)  # woken by a finished delivery
                 continue
             quiet = not (self.listening or sending)
-            gap = self.config.quiet_gap if quiet else self.config.round_gap
-            if taken and gap > 0:
-                with contextlib.suppress(TimeoutError):  # caught up: let a few more arrive
-                    await asyncio.wait_for(self._stopping.wait(), gap)
+            if taken:  # caught up: let a few more arrive
+                await self._rest(self.config.quiet_gap if quiet else self.config.round_gap)
+
+    async def _rest(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the relay is stopping."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
 def _count(outcome: Outcome, decision: Decision) -> None:

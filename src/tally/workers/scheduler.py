@@ -218,11 +218,10 @@ class Scheduler:
             pause=self.config.prune_pause,
             stop=self._stopping,
         )
-        for name, value in done.to_dict().items():
-            if name != "yielded":
-                setattr(self.pruned, name, getattr(self.pruned, name) + value)
-                if value:
-                    PRUNED_ROWS.labels(name).inc(value)
+        self.pruned.add(done)
+        for table, rows in done.counts().items():
+            if rows:
+                PRUNED_ROWS.labels(table).inc(rows)
         if done.total:
             log.info("pruned %s", done.to_dict())
         return done
